@@ -1,0 +1,3 @@
+from .mae import MAE
+
+__all__ = ['MAE']

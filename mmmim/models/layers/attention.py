@@ -1,0 +1,120 @@
+"""Multi-head self-attention and the pre-norm transformer block of ViT."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .drop_path import DropPath
+from .rel_pos_bias import gather_bias, num_relative_distances, relative_position_index
+
+
+class Attention(nn.Module):
+    """Self-attention through ``F.scaled_dot_product_attention``.
+
+    Args:
+        dim: Token width.
+        num_heads: Attention heads.
+        qkv_bias: Bias on the fused qkv projection (ViT / MAE).
+        qv_bias: BEiT's variant: learnable ``q_bias`` and ``v_bias``, no key bias.
+        window: Patch grid of a per-layer relative position bias table, if any.
+        attn_drop: Dropout on attention weights.
+        proj_drop: Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 qv_bias: bool = False,
+                 window: Optional[Tuple[int, int]] = None,
+                 attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
+        super().__init__()
+        assert dim % num_heads == 0, f'dim {dim} is not divisible by num_heads {num_heads}'
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias and not qv_bias)
+        if qv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+        else:
+            self.q_bias = self.v_bias = None
+        if window is not None:
+            self.relative_position_bias_table = nn.Parameter(
+                torch.zeros(num_relative_distances(window), num_heads))
+            self.register_buffer(
+                'relative_position_index', relative_position_index(window), persistent=False)
+        else:
+            self.relative_position_bias_table = None
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x``: ``[B, N, C]``; ``rel_pos_bias``: shared ``[heads, N, N]`` or None."""
+        B, N, C = x.shape
+        bias = self.qkv.bias
+        if self.q_bias is not None:
+            bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
+        qkv = F.linear(x, self.qkv.weight, bias)  # [B, N, 3C]
+        q, k, v = qkv.view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        if self.relative_position_bias_table is not None:
+            own = gather_bias(self.relative_position_bias_table, self.relative_position_index)
+            rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
+        mask = None if rel_pos_bias is None else rel_pos_bias.unsqueeze(0).to(q.dtype)
+        x = F.scaled_dot_product_attention(  # [B, heads, N, C/heads]
+            q, k, v, attn_mask=mask, dropout_p=self.attn_drop if self.training else 0.0)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network with GELU."""
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(norm1(x))``, ``x + mlp(norm2(x))``.
+
+    With ``layer_scale_init_value > 0`` the branches are scaled by learnable
+    per-channel ``gamma_1`` / ``gamma_2`` (CaiT / BEiT layer scale).
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True,
+                 qv_bias: bool = False,
+                 window: Optional[Tuple[int, int]] = None,
+                 layer_scale_init_value: float = 0.0,
+                 drop: float = 0.0,
+                 attn_drop: float = 0.0,
+                 drop_path: float = 0.0,
+                 norm_eps: float = 1e-6):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, qv_bias, window, attn_drop, drop)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        if layer_scale_init_value > 0:
+            self.gamma_1 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
+            self.gamma_2 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
+        else:
+            self.gamma_1 = self.gamma_2 = None
+
+    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        y = self.attn(self.norm1(x), rel_pos_bias)
+        x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
+        y = self.mlp(self.norm2(x))
+        return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)

@@ -1,0 +1,54 @@
+"""Config loading and runner building shared by tools/train.py and tools/test.py.
+
+The config's ``default_scope`` picks the framework (mmmim, mmpretrain, mmseg,
+mmdet); mmmim is always imported so its modules resolve everywhere.
+"""
+import importlib
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+SCOPES = ('mmmim', 'mmpretrain', 'mmseg', 'mmdet')
+
+
+def load_config(path, cfg_options, launcher, work_dir=None):
+    """Read ``path``, apply ``--cfg-options`` (a dict) and fill in the work dir and launcher."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope', 'mmmim')
+    if scope not in SCOPES:
+        raise ValueError(f'{path}: default_scope {scope!r} is not one of {SCOPES}')
+    import mmmim  # noqa: F401  (registers mmmim and mmpretrain modules)
+    if scope != 'mmmim':
+        importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def build_runner(cfg):
+    """A runner of the config's ``runner_type`` or MMEngine's default.
+
+    On a machine without GPUs, torchrun-launched processes join a gloo group
+    here and DDP gets no device ids, since MMEngine's defaults select a CUDA
+    device per process.
+    """
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        cfg.setdefault('model_wrapper_cfg',
+                       dict(type='MMDistributedDataParallel', device_ids=None,
+                            broadcast_buffers=False))
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

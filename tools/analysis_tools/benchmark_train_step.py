@@ -1,0 +1,72 @@
+"""Images/s and peak memory of one training step (forward + backward + optimizer).
+
+    python tools/analysis_tools/benchmark_train_step.py CONFIG [--batch-size 256]
+        [--amp {none,bf16,fp16}] [--compile] [--iters 20] [--warmup 5] [--device cuda]
+
+Synthetic input at the model's image size; the optimizer is AdamW (fused on
+CUDA). Prints one line: implementation, img/s, step time, peak memory.
+"""
+import argparse
+import resource
+import time
+from contextlib import nullcontext
+
+import torch
+from mmengine.config import Config
+
+from mmmim.apis import init_model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Train-step benchmark')
+    parser.add_argument('config')
+    parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='bf16')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the model')
+    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args(argv)
+
+    cfg = Config.fromfile(args.config)
+    model = init_model(cfg, device=args.device).train()
+    img_size = model.backbone.img_size
+    x = torch.randn(args.batch_size, 3, *img_size, device=args.device)
+    cuda = args.device.startswith('cuda')
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                            betas=(0.9, 0.95), weight_decay=0.05, fused=cuda)
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.amp)
+    autocast = torch.autocast(args.device.split(':')[0], dtype=dtype) if dtype else nullcontext()
+    scaler = torch.amp.GradScaler(enabled=args.amp == 'fp16')
+    step_fn = torch.compile(model.loss) if args.compile else model.loss
+
+    def step():
+        with autocast:
+            loss = step_fn(x)['loss']
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(args.warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    dt = (time.perf_counter() - start) / args.iters
+    if cuda:
+        mem = f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (CUDA peak)'
+    else:
+        mem = f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process max RSS)'
+    name = f'mmmim {type(model).__name__}{" compiled" if args.compile else ""}'
+    print(f'{name} | batch {args.batch_size} | {args.amp} | {args.device} | '
+          f'{args.batch_size / dt:.1f} img/s | {dt * 1e3:.1f} ms/step | {mem}')
+
+
+if __name__ == '__main__':
+    main()

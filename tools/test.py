@@ -1,0 +1,51 @@
+"""Evaluate a checkpoint with a config's test loop (mmmim, mmpretrain, mmseg, mmdet).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+        [--cfg-options k=v ...] [--launcher pytorch]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _runner import build_runner, load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a checkpoint with MMEngine')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump the metrics to this .json / .pkl file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    missing = [k for k in ('test_dataloader', 'test_evaluator', 'test_cfg') if not cfg.get(k)]
+    if missing:
+        raise KeyError(f'{args.config} has no {", ".join(missing)}: pretraining configs have no '
+                       'test loop; look at a pretrained model with '
+                       'tools/analysis_tools/visualize_reconstruction.py')
+    cfg.load_from = args.checkpoint
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if args.out:
+        from mmengine.fileio import dump
+        dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()
