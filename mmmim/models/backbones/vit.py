@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mmmim.checkpoint import load_pretrained
 from mmmim.registry import MODELS
 from ..layers import Block, RelativePositionBias, resize_pos_embed, sincos_2d
 
@@ -77,7 +78,10 @@ class ViT(BaseModule):
         out_indices: Blocks whose outputs are returned (negative counts back).
         final_norm: Apply ``norm`` to the last block's output.
         with_cp: Activation checkpointing of every block during training.
-        init_cfg: MMEngine init config (``Pretrained`` loads a checkpoint).
+        init_cfg: MMEngine init config. ``dict(type='Pretrained',
+            checkpoint=PATH_OR_URL, prefix='backbone.')`` loads any supported
+            layout (official MAE / BEiT, timm, mmpretrain, mmseg, mmmim)
+            through :func:`mmmim.checkpoint.load_pretrained`.
     """
 
     def __init__(self,
@@ -172,6 +176,15 @@ class ViT(BaseModule):
         for name, p in self.named_parameters():
             if name.endswith('relative_position_bias_table'):
                 nn.init.trunc_normal_(p, std=0.02)
+
+    def init_weights(self):
+        """Load ``init_cfg``'s pretrained checkpoint in any supported layout."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_pretrained(self, cfg['checkpoint'], cfg.get('prefix', 'backbone.'))
+            self._is_init = True
+        else:
+            super().init_weights()
 
     # ------------------------------------------------------------- embedding
     def pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,86 @@
+"""Reading and writing checkpoint files: safe by default, atomic on write."""
+import os
+import os.path as osp
+import pickle
+import tempfile
+import zipfile
+from typing import Any, Dict
+
+import torch
+from mmengine.logging import print_log
+
+URL_PREFIXES = ('http://', 'https://')
+
+
+def _download(url: str) -> str:
+    """Fetch ``url`` into torch's hub cache (with a progress bar) and return the path."""
+    from urllib.error import URLError
+    cache = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(cache, exist_ok=True)
+    dst = osp.join(cache, osp.basename(url.split('?')[0]))
+    if not osp.isfile(dst):
+        try:
+            torch.hub.download_url_to_file(url, dst, progress=True)
+        except (URLError, OSError) as e:
+            raise ConnectionError(f'cannot download {url} ({e}); download it on a machine with '
+                                  'network access and pass the local file instead') from None
+    return dst
+
+
+def read_checkpoint(src: str, allow_pickle: bool = False, map_location='cpu') -> Dict[str, Any]:
+    """Read a ``.pth`` / ``.pt`` / ``.safetensors`` file or URL into a dict.
+
+    ``torch.load`` runs with ``weights_only=True`` unless ``allow_pickle``
+    (full unpickling, which can run code from the file) is asked for.
+    """
+    path = _download(src) if src.startswith(URL_PREFIXES) else src
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {src}')
+    if path.endswith('.safetensors'):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return dict(load_file(path, device=str(map_location)))
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f'{src} is not a readable safetensors file: {e}') from None
+    if allow_pickle:
+        print_log(f'loading {src} with full unpickling: only do this for files you trust',
+                  logger='current', level=30)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f'{src} holds objects beyond tensors and containers, refused by '
+                         f'weights_only loading ({str(e).splitlines()[-1][:300]}). If you trust '
+                         'the file, allow full unpickling (--allow-pickle / allow_pickle=True)') \
+            from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(f'{src} is not a readable PyTorch checkpoint (truncated or another '
+                         f'format): {str(e).splitlines()[0][:300]}') from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{src} holds a {type(ckpt).__name__}, not a dict of weights')
+    return ckpt
+
+
+def write_checkpoint(obj: Dict[str, Any], dst: str, force: bool = False) -> None:
+    """Write ``obj`` to ``dst`` atomically (temporary file, then rename).
+
+    ``.safetensors`` files take the flat tensor dict ``obj['state_dict']``
+    (or ``obj`` itself). An existing ``dst`` is replaced only with ``force``.
+    """
+    if osp.exists(dst) and not force:
+        raise FileExistsError(f'{dst} exists; pass --force (force=True) to overwrite it')
+    out_dir = osp.dirname(osp.abspath(dst))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(dst) + '.', dir=out_dir)
+    os.close(fd)
+    try:
+        if dst.endswith('.safetensors'):
+            from safetensors.torch import save_file
+            tensors = obj.get('state_dict', obj)
+            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+        else:
+            torch.save(obj, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,83 @@
+"""Loading any supported checkpoint into an mmmim module, loudly."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+from .convert import to_mmmim
+from .io import read_checkpoint
+from .resize import expand_shared_rel_pos_bias, resize_rel_pos_table
+
+# Missing keys a load accepts (freshly initialised, reported): a pooling norm
+# or classifier that a pretraining checkpoint does not have.
+ALLOWED_MISSING = ('fc_norm.', 'norm.', 'head.')
+# Unexpected keys a load accepts (reported): parts of a pretraining model
+# that the target has no place for.
+ALLOWED_UNEXPECTED = ('mask_token', 'norm.', 'fc_norm.', 'head.')
+
+
+def _adapt_to(module: nn.Module, sd: Dict[str, torch.Tensor]) -> Tuple[Dict, List[str]]:
+    """Shared -> per-layer relative position tables and table resizing, for ``module``."""
+    notes = []
+    target = module.state_dict()
+    shared = 'rel_pos_bias.relative_position_bias_table'
+    if shared in sd and shared not in target and 'blocks.0.attn.relative_position_bias_table' in target:
+        sd = expand_shared_rel_pos_bias(sd, len(module.blocks))
+        notes.append(f'expanded the shared relative position table into {len(module.blocks)} layers')
+    for k, v in list(sd.items()):
+        if k.endswith('relative_position_bias_table') and k in target and v.shape != target[k].shape:
+            window = module.grid_size
+            sd[k] = resize_rel_pos_table(v, window)
+            notes.append(f'resized {k} from {tuple(v.shape)} to {tuple(sd[k].shape)}')
+    return sd, notes
+
+
+def load_pretrained(module: nn.Module,
+                    checkpoint: str,
+                    prefix: Optional[str] = 'backbone.',
+                    allow_pickle: bool = False) -> Dict[str, List[str]]:
+    """Load ``checkpoint`` (any supported layout, file or URL) into ``module``.
+
+    The file is converted to mmmim's key space, the ``prefix`` part (e.g.
+    ``backbone.``; empty or None for a whole model) is taken, relative
+    position tables are expanded / resized and position embeddings resized
+    for the module. Missing and unexpected keys are logged; any outside
+    the documented sets (``ALLOWED_MISSING`` / ``ALLOWED_UNEXPECTED``) is an
+    error naming them, and nothing is loaded then.
+
+    Returns:
+        ``dict(missing=..., unexpected=..., dropped=..., notes=...)``; the
+        same is logged.
+    """
+    converted = to_mmmim(read_checkpoint(checkpoint, allow_pickle=allow_pickle))
+    prefix = prefix or ''
+    sd = {k[len(prefix):]: v for k, v in converted.state_dict.items() if k.startswith(prefix)}
+    if not sd:
+        raise KeyError(f'{checkpoint}: no keys under prefix {prefix!r} after conversion from '
+                       f'the {converted.src_format} layout')
+    sd, notes = _adapt_to(module, sd)
+    target = set(module.state_dict())
+    missing = sorted(target - set(sd))
+    unexpected = sorted(set(sd) - target)
+    bad_missing = [k for k in missing if not k.startswith(ALLOWED_MISSING)]
+    bad_unexpected = [k for k in unexpected if not k.startswith(ALLOWED_UNEXPECTED)]
+    if bad_missing or bad_unexpected:
+        raise KeyError(
+            f'{checkpoint} ({converted.src_format} layout) does not fit {type(module).__name__}: '
+            f'missing {bad_missing or "none"}, unexpected {bad_unexpected or "none"}. Check the '
+            'model options (arch, rel_pos_bias, pos_embed, qv_bias, layer scale) against the file')
+    module.load_state_dict({k: v for k, v in sd.items() if k in target}, strict=False)
+    report = [f'loaded {len(sd) - len(unexpected)} tensors from {checkpoint} '
+              f'({converted.src_format} layout, prefix {prefix!r}) into {type(module).__name__}']
+    report += notes
+    if converted.dropped:
+        reasons = sorted({r for _, r in converted.dropped})
+        report.append(f'dropped {len(converted.dropped)} keys: ' + '; '.join(reasons))
+    if missing:
+        report.append(f'missing (freshly initialised): {", ".join(missing)}')
+    if unexpected:
+        report.append(f'unexpected (ignored): {", ".join(unexpected)}')
+    print_log('\n  '.join(report), logger='current')
+    return dict(missing=missing, unexpected=unexpected,
+                dropped=[k for k, _ in converted.dropped], notes=notes)

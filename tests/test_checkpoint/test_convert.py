@@ -1,0 +1,268 @@
+"""Official / timm / mmpretrain / mmseg layouts -> mmmim, checked by numbers."""
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import timm
+import torch
+
+from mmmim.checkpoint import (detect_format, load_pretrained, read_checkpoint, to_mmmim,
+                              to_mmseg, to_timm, write_checkpoint)
+from mmmim.models import ViT
+
+from ..conftest import REPO, run_tool
+from ..test_models.test_mae import OfficialMAE, tiny_mae
+
+TINY = dict(embed_dim=64, depth=3, num_heads=4, mlp_ratio=4.0)
+BEIT_OPTS = dict(pos_embed=None, qv_bias=True, layer_scale_init_value=0.1)
+
+
+def jitter(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.eval()  # some OpenMMLab backbones' train() returns None
+    return model
+
+
+def timm_vit(img_size=32):
+    torch.manual_seed(0)
+    return jitter(timm.models.vision_transformer.VisionTransformer(
+        img_size=img_size, patch_size=8, embed_dim=64, depth=3, num_heads=4, num_classes=0,
+        global_pool='token'))
+
+
+def timm_beit(shared=True):
+    torch.manual_seed(0)
+    return jitter(timm.models.beit.Beit(
+        img_size=32, patch_size=8, embed_dim=64, depth=3, num_heads=4, num_classes=0,
+        global_pool='', use_fc_norm=False, init_values=0.1, use_abs_pos_emb=False,
+        use_rel_pos_bias=not shared, use_shared_rel_pos_bias=shared))
+
+
+def official_beit_file(path, ref):
+    """A BEiT pretraining file as the official repo writes it."""
+    sd = dict(ref.state_dict())
+    sd['rel_pos_bias.relative_position_index'] = ref.rel_pos_bias.relative_position_index
+    sd['mask_token'] = torch.randn(1, 1, 64)
+    sd['lm_head.weight'] = torch.randn(8192, 64)
+    sd['lm_head.bias'] = torch.zeros(8192)
+    torch.save({'model': sd}, path)
+    return sd
+
+
+def diff(a, b):
+    return (a - b).abs().max().item()
+
+
+def test_official_mae_encoder_via_init_cfg(tmp_path):
+    ref = timm_vit()
+    path = str(tmp_path / 'mae_pretrain_vit_tiny.pth')
+    torch.save({'model': ref.state_dict()}, path)
+    model = ViT(arch=TINY, img_size=32, patch_size=8, out_type='raw',
+                init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert diff(model.eval()(x)[0], ref.forward_features(x)) <= 1e-5
+
+
+def test_official_mae_full_checkpoint_gives_the_same_loss(tmp_path):
+    torch.manual_seed(0)
+    ref = OfficialMAE()
+    jitter(ref)
+    path = str(tmp_path / 'mae_visualize_full.pth')
+    torch.save({'model': ref.state_dict()}, path)
+    converted = to_mmmim(read_checkpoint(path))
+    assert converted.src_format == 'official'
+    model = tiny_mae()
+    model.load_state_dict(converted.state_dict, strict=True)
+    imgs, noise = torch.randn(2, 3, 32, 32), torch.rand(2, 16)
+    ref_loss = ref(imgs, 0.75, noise)[0]
+    assert abs(model.loss(imgs, noise=noise)['loss'].item() - ref_loss.item()) < 1e-6
+
+
+def test_beit_pretraining_file_loads_per_layer_with_expansion(tmp_path):
+    ref = timm_beit(shared=True)
+    path = str(tmp_path / 'beit_tiny_pt22k.pth')
+    official_beit_file(path, ref)
+    # fine-tuning model: one table per layer, initialised from the shared one
+    model = ViT(arch=TINY, img_size=32, patch_size=8, out_type='raw', rel_pos_bias='per_layer',
+                **BEIT_OPTS)
+    report = load_pretrained(model, path)
+    assert report['unexpected'] == ['mask_token']
+    assert {'lm_head.weight', 'rel_pos_bias.relative_position_index'} <= set(report['dropped'])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert diff(model(x)[0], ref.forward_features(x)) <= 1e-5
+    assert report['notes'] == ['expanded the shared relative position table into 3 layers']
+
+
+def test_224_checkpoint_at_512_resizes_tables_and_same_size_is_identical(tmp_path):
+    ref = timm_beit(shared=False)
+    path = str(tmp_path / 'beit_ft.pth')
+    torch.save({'model': ref.state_dict()}, path)
+    big = ViT(arch=TINY, img_size=64, patch_size=8, rel_pos_bias='per_layer', **BEIT_OPTS)
+    load_pretrained(big, path)
+    assert big.blocks[0].attn.relative_position_bias_table.shape == (15 * 15 + 3, 4)
+    same = ViT(arch=TINY, img_size=32, patch_size=8, rel_pos_bias='per_layer', **BEIT_OPTS)
+    load_pretrained(same, path)
+    for k, v in ref.state_dict().items():
+        if 'relative_position_index' not in k:
+            assert torch.equal(same.state_dict()[k], v), k
+    vit = timm_vit()
+    path = str(tmp_path / 'vit.pth')
+    torch.save(vit.state_dict(), path)
+    big = ViT(arch=TINY, img_size=64, patch_size=8)
+    load_pretrained(big, path)
+    assert big.pos_embed.shape == (1, 65, 64)
+
+
+@pytest.mark.parametrize('kind', ['VisionTransformer', 'MAEViT', 'BEiTViT'])
+def test_mmpretrain_checkpoints_match_mmpretrain_forward(kind, tmp_path):
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    arch = dict(embed_dims=64, num_layers=3, num_heads=4, feedforward_channels=256)
+    cfg = dict(type=kind, arch=arch, img_size=32, patch_size=8, out_type='raw', final_norm=True)
+    opts = dict(out_type='raw')
+    if kind == 'BEiTViT':
+        cfg.update(use_abs_pos_emb=False, use_rel_pos_bias=True, layer_scale_init_value=0.1)
+        opts.update(rel_pos_bias='per_layer', **BEIT_OPTS)
+    torch.manual_seed(0)
+    ref = jitter(PRETRAIN_MODELS.build(cfg))
+    path = str(tmp_path / 'mmpretrain.pth')
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in ref.state_dict().items()}}, path)
+    assert detect_format(torch.load(path)['state_dict']) == 'openmmlab'
+    model = ViT(arch=TINY, img_size=32, patch_size=8, **opts)
+    load_pretrained(model, path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = ref(x, None) if kind == 'MAEViT' else ref(x)  # MAEViT: no masking
+        assert diff(model.eval()(x)[0], out[-1]) <= 1e-5
+
+
+def test_mmpretrain_mae_decoder_maps_to_neck():
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    neck = PRETRAIN_MODELS.build(dict(type='MAEPretrainDecoder', num_patches=16, patch_size=8,
+                                      embed_dim=64, decoder_embed_dim=32, decoder_depth=2,
+                                      decoder_num_heads=4))
+    sd = {'neck.' + k: v for k, v in neck.state_dict().items()}
+    sd.update({'backbone.' + k: v for k, v in timm_vit().state_dict().items()})
+    sd = {k.replace('backbone.patch_embed.proj.', 'backbone.patch_embed.projection.'): v
+          for k, v in sd.items()}
+    model = tiny_mae()
+    converted = to_mmmim({'state_dict': sd}, 'openmmlab')
+    neck_keys = {k for k in converted.state_dict if k.startswith('neck.')}
+    assert neck_keys == {k for k in model.state_dict() if k.startswith('neck.')}
+
+
+def test_export_to_mmseg_matches_mmseg_beit(tmp_path):
+    from mmseg.models.backbones import BEiT as MMSegBEiT
+    ref = timm_beit(shared=True)
+    src = str(tmp_path / 'beit_pt.pth')
+    official_beit_file(src, ref)
+    dst = str(tmp_path / 'beit_mmseg.pth')
+    run_tool([sys.executable, 'tools/model_converters/beit2mmseg.py', src, dst])
+    sd = torch.load(dst)
+    assert all(k.startswith('backbone.') for k in sd)
+    seg = MMSegBEiT(img_size=32, patch_size=8, embed_dims=64, num_layers=3, num_heads=4,
+                    mlp_ratio=4, out_indices=[2], init_values=0.1,
+                    norm_cfg=dict(type='LN', eps=1e-6))  # official eps (mmseg's default: 1e-5)
+    seg.eval()
+    missing, unexpected = seg.load_state_dict(
+        {k[len('backbone.'):]: v for k, v in sd.items()}, strict=False)
+    assert all('relative_position_index' in k for k in missing)
+    assert set(unexpected) == {'mask_token', 'norm.weight', 'norm.bias'}  # no place in mmseg's BEiT
+    ours = ViT(arch=TINY, img_size=32, patch_size=8, rel_pos_bias='per_layer', out_type='featmap',
+               final_norm=False, **BEIT_OPTS).eval()
+    load_pretrained(ours, dst)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert diff(ours(x)[0], seg(x)[0]) <= 1e-5
+
+
+def test_round_trips_are_lossless():
+    ref = timm_beit(shared=False)
+    sd = {k: v for k, v in ref.state_dict().items() if 'relative_position_index' not in k}
+    mm = to_mmmim({'model': sd}).state_dict
+    back = to_timm(mm)
+    assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
+    again = to_mmmim(to_mmseg(mm)).state_dict
+    assert again.keys() == mm.keys() and all(torch.equal(again[k], mm[k]) for k in mm)
+
+
+def test_unexpected_keys_fail_loudly(tmp_path):
+    sd = dict(timm_vit().state_dict())
+    sd['blocks.0.attn.extra_scale'] = torch.ones(1)
+    path = str(tmp_path / 'odd.pth')
+    torch.save(sd, path)
+    model = ViT(arch=TINY, img_size=32, patch_size=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(KeyError, match='extra_scale'):
+        load_pretrained(model, path)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # a BEiT file into a model without relative position bias: missing / unexpected named
+    beit = str(tmp_path / 'beit.pth')
+    torch.save(timm_beit(shared=False).state_dict(), beit)
+    with pytest.raises(KeyError, match='relative_position_bias_table'):
+        load_pretrained(ViT(arch=TINY, img_size=32, patch_size=8), beit)
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    good = str(tmp_path / 'good.pth')
+    torch.save({'model': timm_vit().state_dict()}, good)
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(good, 'rb') as f, open(truncated, 'wb') as g:
+        g.write(f.read()[:1000])
+    with pytest.raises(ValueError, match='truncated.pth'):
+        read_checkpoint(truncated)
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint')
+    with pytest.raises(ValueError, match='notes.pth'):
+        read_checkpoint(str(text))
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        read_checkpoint(str(tmp_path / 'missing.pth'))
+    pickled = str(tmp_path / 'pickled.pth')
+    torch.save({'model': timm_vit()}, pickled)  # a whole module, pickled
+    with pytest.raises(ValueError, match='allow'):
+        read_checkpoint(pickled)
+    assert isinstance(read_checkpoint(pickled, allow_pickle=True)['model'], torch.nn.Module)
+    with pytest.raises(ConnectionError, match='local file'):
+        read_checkpoint('http://127.0.0.1:9/mae_pretrain_vit_base.pth')
+
+
+def test_writes_are_atomic_and_never_overwrite(tmp_path):
+    dst = str(tmp_path / 'out.pth')
+    write_checkpoint({'state_dict': {'a': torch.ones(1)}}, dst)
+    with pytest.raises(FileExistsError, match='force'):
+        write_checkpoint({'state_dict': {'a': torch.zeros(1)}}, dst)
+    assert torch.equal(torch.load(dst)['state_dict']['a'], torch.ones(1))
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise pickle.PicklingError('no')
+
+    with pytest.raises(pickle.PicklingError):
+        write_checkpoint({'x': Unpicklable()}, dst, force=True)
+    assert torch.equal(torch.load(dst)['state_dict']['a'], torch.ones(1))
+    assert os.listdir(tmp_path) == ['out.pth']  # no temporary file left
+
+
+def test_converter_cli_and_safetensors(tmp_path):
+    src = str(tmp_path / 'mae_pretrain.pth')
+    sd = timm_vit().state_dict()
+    torch.save({'model': sd}, src)
+    mm = str(tmp_path / 'mae.safetensors')
+    proc = run_tool([sys.executable, 'tools/model_converters/convert.py', src, mm])
+    assert 'official layout' in proc.stdout
+    st = read_checkpoint(mm)
+    assert set(st) == {'backbone.' + k for k in sd}
+    back = str(tmp_path / 'timm.pth')
+    run_tool([sys.executable, 'tools/model_converters/convert.py', mm, back, '--dst-format',
+              'timm'])
+    out = torch.load(back)['model']
+    assert all(torch.equal(out[k], sd[k]) for k in sd)
+    again = subprocess.run([sys.executable, 'tools/model_converters/convert.py', src, mm],
+                           cwd=REPO, capture_output=True, text=True)
+    assert again.returncode != 0 and '--force' in again.stderr
