@@ -52,3 +52,21 @@ def build_runner(cfg):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def check_checkpoint_fits(model, checkpoint: str) -> None:
+    """Raise, naming the keys, when ``checkpoint``'s tensors do not fit ``model``'s shapes.
+
+    MMEngine's loader skips such tensors with a warning; for testing that
+    means wrong numbers (e.g. a head trained for other ``num_classes``).
+    """
+    from mmengine.model import is_model_wrapper
+    model = model.module if is_model_wrapper(model) else model
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt)
+    own = model.state_dict()
+    bad = [f'{k}: checkpoint {tuple(v.shape)}, model {tuple(own[k].shape)}'
+           for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if bad:
+        raise ValueError(f'{checkpoint} does not fit the model of the config (num_classes or '
+                         'architecture differ):\n  ' + '\n  '.join(bad))

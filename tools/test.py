@@ -11,7 +11,7 @@ import sys
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _runner import build_runner, load_config  # noqa: E402
+from _runner import build_runner, check_checkpoint_fits, load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -20,6 +20,9 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this .json / .pkl file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: the config's tta_pipeline and tta_model "
+                        '(segmentation: multi-scale + flip)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -40,7 +43,14 @@ def main(argv=None):
                        'test loop; look at a pretrained model with '
                        'tools/analysis_tools/visualize_reconstruction.py')
     cfg.load_from = args.checkpoint
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise KeyError(f'--tta needs tta_model and tta_pipeline in {args.config}')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
     runner = build_runner(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint)
     metrics = runner.test()
     if args.out:
         from mmengine.fileio import dump

@@ -15,6 +15,10 @@ ALLOWED_MISSING = ('fc_norm.', 'norm.', 'head.')
 # Unexpected keys a load accepts (reported): parts of a pretraining model
 # that the target has no place for.
 ALLOWED_UNEXPECTED = ('mask_token', 'norm.', 'fc_norm.', 'head.')
+# Missing keys accepted when the file has no key of the kind at all: the
+# relative position tables and layer scales that MAE's segmentation and
+# detection recipes add to an MAE encoder.
+NEW_IF_ABSENT = ('relative_position_bias_table', 'gamma_1', 'gamma_2')
 
 
 def _adapt_to(module: nn.Module, sd: Dict[str, torch.Tensor]) -> Tuple[Dict, List[str]]:
@@ -60,7 +64,9 @@ def load_pretrained(module: nn.Module,
     target = set(module.state_dict())
     missing = sorted(target - set(sd))
     unexpected = sorted(set(sd) - target)
-    bad_missing = [k for k in missing if not k.startswith(ALLOWED_MISSING)]
+    new_kinds = tuple(kind for kind in NEW_IF_ABSENT if not any(kind in k for k in sd))
+    bad_missing = [k for k in missing
+                   if not k.startswith(ALLOWED_MISSING) and not any(n in k for n in new_kinds)]
     bad_unexpected = [k for k in unexpected if not k.startswith(ALLOWED_UNEXPECTED)]
     if bad_missing or bad_unexpected:
         raise KeyError(

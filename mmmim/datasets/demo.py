@@ -1,7 +1,7 @@
 """Synthetic demo images: a small ImageNet-style folder that needs no download."""
 import os.path as osp
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
@@ -67,4 +67,40 @@ def make_demo_images(root: str,
                 lines.append(f'{kind}/{name} {label}\n')
         Path(root, 'meta', f'{split}.txt').write_text(''.join(lines))
         counts[split] = len(lines)
+    return counts
+
+
+def make_demo_ade20k(root: str, num_train: int = 32, num_val: int = 8,
+                     size: Tuple[int, int] = (64, 96), seed: int = 0) -> Dict[str, int]:
+    """Write a tiny segmentation set in ADE20K layout.
+
+    ``images/{training,validation}/*.jpg`` and
+    ``annotations/{training,validation}/*.png`` where 0 is "other" (ignored
+    with ``reduce_zero_label``), 1 the background and 2..5 the shape classes
+    (disc, stripes, checker, ring) drawn at random places. ``size`` is
+    (height, width); the default is not square, to exercise sliding inference.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = size
+    counts = {}
+    for split, n in (('training', num_train), ('validation', num_val)):
+        img_dir, ann_dir = Path(root, 'images', split), Path(root, 'annotations', split)
+        img_dir.mkdir(parents=True, exist_ok=True)
+        ann_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img = np.zeros((h, w, 3), np.uint8)
+            label = np.ones((h, w), np.uint8)
+            img[:] = rng.integers(0, 256, size=3)
+            for _ in range(2):
+                cls = int(rng.integers(len(CLASSES)))
+                tile = _render(CLASSES[cls], min(h, w) // 2, rng)
+                y, x = int(rng.integers(0, h - tile.shape[0])), int(rng.integers(0, w - tile.shape[1]))
+                img[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+                label[y:y + tile.shape[0], x:x + tile.shape[1]] = 2 + cls
+            label[:2] = 0  # a strip of unlabelled pixels
+            name = f'ADE_{split[:5]}_{i:08d}'
+            if not cv2.imwrite(str(img_dir / f'{name}.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                raise OSError(f'could not write {img_dir / name}.jpg')
+            cv2.imwrite(str(ann_dir / f'{name}.png'), label)
+        counts[split] = n
     return counts

@@ -29,3 +29,20 @@ class LoadImageOrSkip(LoadImageFromFile):
                       logger='current', level=logging.WARNING)
             return None
         return results
+
+
+@TRANSFORMS.register_module()
+class CheckSegMapSize:
+    """Fail with both file names when a label map's size differs from its image's.
+
+    Put it right after ``LoadAnnotations``; without it the mismatch surfaces
+    later as a shape error deep in a loss or metric.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        img_hw = results['img'].shape[:2]
+        seg_hw = results['gt_seg_map'].shape[:2]
+        if img_hw != seg_hw:
+            raise ValueError(f'label map {results.get("seg_map_path")} is {seg_hw[0]}x{seg_hw[1]} '
+                             f'but image {results.get("img_path")} is {img_hw[0]}x{img_hw[1]}')
+        return results
