@@ -1,38 +1,11 @@
-"""Resizing relative position tables and expanding a shared table per layer (torch only)."""
-import math
-from typing import Dict, Tuple
+"""Expanding a shared relative position table per layer."""
+from typing import Dict
 
 import torch
-import torch.nn.functional as F
 
-NUM_CLS_ENTRIES = 3  # cls->token, token->cls, cls->cls
+from mmmim.models.layers.rel_pos_bias import resize_rel_pos_table
 
-
-def rel_pos_window(num_rows: int) -> Tuple[int, int]:
-    """The square patch grid of a BEiT table with ``num_rows`` rows."""
-    side = math.isqrt(num_rows - NUM_CLS_ENTRIES)
-    if side * side != num_rows - NUM_CLS_ENTRIES or side % 2 == 0:
-        raise ValueError(f'a relative position table of {num_rows} rows is not (2h-1)^2 + 3')
-    return (side + 1) // 2, (side + 1) // 2
-
-
-def resize_rel_pos_table(table: torch.Tensor, dst_window: Tuple[int, int],
-                         mode: str = 'bicubic') -> torch.Tensor:
-    """Resize a ``[(2h-1)*(2w-1) + 3, heads]`` table to another patch grid.
-
-    The offset grid is interpolated (``mode``, fp32); the three class-token
-    entries are kept. The same grid returns the table unchanged.
-    """
-    src = rel_pos_window(table.shape[0])
-    if tuple(src) == tuple(dst_window):
-        return table
-    heads = table.shape[1]
-    grid, extra = table[:-NUM_CLS_ENTRIES], table[-NUM_CLS_ENTRIES:]
-    grid = grid.T.reshape(1, heads, 2 * src[0] - 1, 2 * src[1] - 1).float()
-    dst = (2 * dst_window[0] - 1, 2 * dst_window[1] - 1)
-    grid = F.interpolate(grid, size=dst, mode=mode, align_corners=False)
-    grid = grid.reshape(heads, -1).T.to(table.dtype)  # [(2h'-1)*(2w'-1), heads]
-    return torch.cat([grid, extra])
+__all__ = ['expand_shared_rel_pos_bias', 'resize_rel_pos_table']
 
 
 def expand_shared_rel_pos_bias(state_dict: Dict[str, torch.Tensor], depth: int,

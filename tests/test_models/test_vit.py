@@ -167,3 +167,17 @@ def test_bad_options_are_named():
         ViT(arch=TINY, pos_embed='rope')
     with pytest.raises(ValueError, match='divisible'):
         ViT(arch=TINY, img_size=32, patch_size=8)(torch.randn(1, 3, 30, 32))
+
+
+@pytest.mark.parametrize('mode', ['shared', 'per_layer'])
+def test_relative_position_bias_at_other_input_sizes(mode):
+    model = ViT(arch=TINY, img_size=32, patch_size=8, pos_embed=None, qv_bias=True,
+                rel_pos_bias=mode, out_type='featmap').eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 48, 24))[0].shape == (1, 64, 6, 3)
+        # at the training size the table is used as it is
+        x = torch.randn(1, 3, 32, 32)
+        table = (model.rel_pos_bias if mode == 'shared' else model.blocks[0].attn)
+        before = model(x)[0]
+        table.relative_position_bias_table.add_(1.0)
+        assert max_diff(model(x)[0], before) > 0

@@ -13,7 +13,6 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mmmim.checkpoint import load_pretrained
 from mmmim.registry import MODELS
 from ..layers import Block, RelativePositionBias, resize_pos_embed, sincos_2d
 
@@ -181,6 +180,7 @@ class ViT(BaseModule):
         """Load ``init_cfg``'s pretrained checkpoint in any supported layout."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from mmmim.checkpoint import load_pretrained  # checkpoint reads models' layers
             load_pretrained(self, cfg['checkpoint'], cfg.get('prefix', 'backbone.'))
             self._is_init = True
         else:
@@ -216,19 +216,13 @@ class ViT(BaseModule):
     # --------------------------------------------------------------- forward
     def forward_blocks(self, x: torch.Tensor, grid: Tuple[int, int]):
         """Run the blocks on ``[B, N, C]`` tokens; yield ``(index, tokens)`` at out_indices."""
-        if self.rel_pos_bias is not None:
-            if tuple(grid) != self.rel_pos_bias.window:
-                raise ValueError(f'shared relative position bias is built for grid '
-                                 f'{self.rel_pos_bias.window}, input gives {tuple(grid)}')
-            rel_pos_bias = self.rel_pos_bias()
-        else:
-            rel_pos_bias = None
+        rel_pos_bias = None if self.rel_pos_bias is None else self.rel_pos_bias(grid)
         x = self.pos_drop(x)
         for i, blk in enumerate(self.blocks):
             if self.with_cp and self.training:
-                x = checkpoint(blk, x, rel_pos_bias, use_reentrant=False)
+                x = checkpoint(blk, x, rel_pos_bias, grid, use_reentrant=False)
             else:
-                x = blk(x, rel_pos_bias)
+                x = blk(x, rel_pos_bias, grid)
             if i == self.depth - 1 and self.norm is not None:
                 x = self.norm(x)
             if i in self.out_indices:

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .drop_path import DropPath
-from .rel_pos_bias import gather_bias, num_relative_distances, relative_position_index
+from .rel_pos_bias import bias_for_grid, num_relative_distances
 
 
 class Attention(nn.Module):
@@ -39,19 +39,21 @@ class Attention(nn.Module):
             self.v_bias = nn.Parameter(torch.zeros(dim))
         else:
             self.q_bias = self.v_bias = None
+        self.window = None if window is None else tuple(window)
         if window is not None:
             self.relative_position_bias_table = nn.Parameter(
                 torch.zeros(num_relative_distances(window), num_heads))
-            self.register_buffer(
-                'relative_position_index', relative_position_index(window), persistent=False)
+            self._index = {}
         else:
             self.relative_position_bias_table = None
         self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``x``: ``[B, N, C]``; ``rel_pos_bias``: shared ``[heads, N, N]`` or None."""
+    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """``x``: ``[B, N, C]``; ``rel_pos_bias``: shared ``[heads, N, N]`` or None;
+        ``grid``: the patch grid of ``x`` (needed with a per-layer table)."""
         B, N, C = x.shape
         bias = self.qkv.bias
         if self.q_bias is not None:
@@ -59,7 +61,8 @@ class Attention(nn.Module):
         qkv = F.linear(x, self.qkv.weight, bias)  # [B, N, 3C]
         q, k, v = qkv.view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         if self.relative_position_bias_table is not None:
-            own = gather_bias(self.relative_position_bias_table, self.relative_position_index)
+            own = bias_for_grid(self.relative_position_bias_table, self.window,
+                                grid or self.window, self._index)
             rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
         mask = None if rel_pos_bias is None else rel_pos_bias.unsqueeze(0).to(q.dtype)
         x = F.scaled_dot_product_attention(  # [B, heads, N, C/heads]
@@ -113,8 +116,9 @@ class Block(nn.Module):
         else:
             self.gamma_1 = self.gamma_2 = None
 
-    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        y = self.attn(self.norm1(x), rel_pos_bias)
+    def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        y = self.attn(self.norm1(x), rel_pos_bias, grid)
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.mlp(self.norm2(x))
         return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)

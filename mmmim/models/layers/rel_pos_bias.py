@@ -1,7 +1,9 @@
 """Relative position bias of BEiT (Bao et al., 2022), shared or per layer."""
-from typing import Tuple
+import math
+from typing import Dict, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -33,6 +35,53 @@ def gather_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).contiguous()
 
 
+NUM_CLS_ENTRIES = 3  # cls->token, token->cls, cls->cls
+
+
+def rel_pos_window(num_rows: int) -> Tuple[int, int]:
+    """The square patch grid of a BEiT table with ``num_rows`` rows."""
+    side = math.isqrt(num_rows - NUM_CLS_ENTRIES)
+    if side * side != num_rows - NUM_CLS_ENTRIES or side % 2 == 0:
+        raise ValueError(f'a relative position table of {num_rows} rows is not (2h-1)^2 + 3')
+    return (side + 1) // 2, (side + 1) // 2
+
+
+def resize_rel_pos_table(table: torch.Tensor, dst_window: Tuple[int, int],
+                         mode: str = 'bicubic', src_window=None) -> torch.Tensor:
+    """Resize a ``[(2h-1)*(2w-1) + 3, heads]`` table to another patch grid.
+
+    The offset grid is interpolated (``mode``, fp32); the three class-token
+    entries are kept. The same grid returns the table unchanged. The source
+    grid is taken as square unless ``src_window`` is given.
+    """
+    src = tuple(src_window) if src_window is not None else rel_pos_window(table.shape[0])
+    if tuple(src) == tuple(dst_window):
+        return table
+    heads = table.shape[1]
+    grid, extra = table[:-NUM_CLS_ENTRIES], table[-NUM_CLS_ENTRIES:]
+    grid = grid.T.reshape(1, heads, 2 * src[0] - 1, 2 * src[1] - 1).float()
+    dst = (2 * dst_window[0] - 1, 2 * dst_window[1] - 1)
+    grid = F.interpolate(grid, size=dst, mode=mode, align_corners=False)
+    grid = grid.reshape(heads, -1).T.to(table.dtype)  # [(2h'-1)*(2w'-1), heads]
+    return torch.cat([grid, extra])
+
+
+def bias_for_grid(table: torch.Tensor, window: Tuple[int, int], grid: Tuple[int, int],
+                  index_cache: Dict[Tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    """``[heads, 1+h*w, 1+h*w]`` bias of a table built for ``window``, at patch ``grid``.
+
+    At another grid the table is resized (bicubic) on the fly, so inputs of
+    other sizes (multi-scale testing, small sliding windows) keep working.
+    """
+    grid = tuple(grid)
+    if grid != tuple(window):
+        table = resize_rel_pos_table(table, grid, src_window=window)
+    key = (grid, table.device)
+    if key not in index_cache:
+        index_cache[key] = relative_position_index(grid).to(table.device)
+    return gather_bias(table, index_cache[key])
+
+
 class RelativePositionBias(nn.Module):
     """One bias table shared by all blocks (BEiT pretraining)."""
 
@@ -41,8 +90,8 @@ class RelativePositionBias(nn.Module):
         self.window = tuple(window)
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros(num_relative_distances(self.window), num_heads))
-        self.register_buffer(
-            'relative_position_index', relative_position_index(self.window), persistent=False)
+        self._index = {}
 
-    def forward(self) -> torch.Tensor:
-        return gather_bias(self.relative_position_bias_table, self.relative_position_index)
+    def forward(self, grid: Tuple[int, int]) -> torch.Tensor:
+        """Bias ``[heads, 1+h*w, 1+h*w]`` for a patch grid."""
+        return bias_for_grid(self.relative_position_bias_table, self.window, grid, self._index)
