@@ -5,19 +5,29 @@ import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 
+from mmmim.checkpoint import read_checkpoint, to_mmmim
 from mmmim.registry import MODELS
 
 
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu') -> torch.nn.Module:
-    """Build ``config``'s model in eval mode, loading ``checkpoint`` (weights_only) if given."""
+    """Build ``config``'s model in eval mode, loading ``checkpoint`` if given.
+
+    The checkpoint may be in any layout :func:`mmmim.checkpoint.to_mmmim`
+    reads (e.g. the official ``mae_visualize_vit_large.pth``) and must fill
+    the whole model.
+    """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        converted = to_mmmim(read_checkpoint(checkpoint))
+        missing, unexpected = model.load_state_dict(converted.state_dict, strict=False)
+        if missing or unexpected:
+            raise KeyError(f'{checkpoint} ({converted.src_format} layout) does not fit the model '
+                           f'of the config: missing {missing or "none"}, unexpected '
+                           f'{unexpected or "none"}')
     return model.to(device).eval()
 
 

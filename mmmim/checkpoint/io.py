@@ -27,6 +27,24 @@ def _download(url: str) -> str:
     return dst
 
 
+def torch_load(path: str, allow_pickle: bool = False, map_location='cpu'):
+    """``torch.load`` with weights_only unless ``allow_pickle``, and errors naming ``path``."""
+    if allow_pickle:
+        print_log(f'loading {path} with full unpickling: only do this for files you trust',
+                  logger='current', level=30)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f'{path} holds objects beyond tensors and containers, refused by '
+                         f'weights_only loading ({str(e).splitlines()[-1][:300]}). If you trust '
+                         'the file, allow full unpickling (--allow-pickle / allow_pickle=True)') \
+            from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(f'{path} is not a readable PyTorch checkpoint (truncated or another '
+                         f'format): {str(e).splitlines()[0][:300]}') from None
+    return ckpt
+
+
 def read_checkpoint(src: str, allow_pickle: bool = False, map_location='cpu') -> Dict[str, Any]:
     """Read a ``.pth`` / ``.pt`` / ``.safetensors`` file or URL into a dict.
 
@@ -43,19 +61,7 @@ def read_checkpoint(src: str, allow_pickle: bool = False, map_location='cpu') ->
             return dict(load_file(path, device=str(map_location)))
         except (SafetensorError, OSError) as e:
             raise ValueError(f'{src} is not a readable safetensors file: {e}') from None
-    if allow_pickle:
-        print_log(f'loading {src} with full unpickling: only do this for files you trust',
-                  logger='current', level=30)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f'{src} holds objects beyond tensors and containers, refused by '
-                         f'weights_only loading ({str(e).splitlines()[-1][:300]}). If you trust '
-                         'the file, allow full unpickling (--allow-pickle / allow_pickle=True)') \
-            from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        raise ValueError(f'{src} is not a readable PyTorch checkpoint (truncated or another '
-                         f'format): {str(e).splitlines()[0][:300]}') from None
+    ckpt = torch_load(path, allow_pickle, map_location)
     if not isinstance(ckpt, dict):
         raise ValueError(f'{src} holds a {type(ckpt).__name__}, not a dict of weights')
     return ckpt
