@@ -16,7 +16,7 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), r
 def test_config_parses_with_1x_keys_only(path):
     cfg = Config.fromfile(path)
     assert 'fp16' not in cfg and 'optimizer' not in cfg and 'lr_config' not in cfg
-    assert cfg.default_scope in ('mmmim', 'mmseg')
+    assert cfg.default_scope in ('mmmim', 'mmpretrain', 'mmseg')
     assert 'optim_wrapper' in cfg and 'param_scheduler' in cfg and 'model' in cfg
 
 

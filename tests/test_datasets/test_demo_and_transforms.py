@@ -40,7 +40,9 @@ def test_corrupt_image_is_skipped_with_a_warning(tmp_path, capsys):
     sample = dataset[bad_index]  # another image comes back instead
     log = capsys.readouterr().out
     assert sample['inputs'].shape == (3, 32, 32)
-    assert LoadImageOrSkip.num_skipped == before + 1
+    # the dataset redraws at random, possibly the bad file again: one warning per skip
+    skipped = LoadImageOrSkip.num_skipped - before
+    assert skipped >= 1 and log.count('skipped image') == skipped
     assert 'ring_0001.jpg' in log and 'skipped so far' in log
 
 

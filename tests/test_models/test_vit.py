@@ -181,3 +181,16 @@ def test_relative_position_bias_at_other_input_sizes(mode):
         before = model(x)[0]
         table.relative_position_bias_table.add_(1.0)
         assert max_diff(model(x)[0], before) > 0
+
+
+def test_frozen_stages_freeze_and_stay_in_eval():
+    model = ViT(arch=TINY, img_size=32, patch_size=8, drop_path_rate=0.5, frozen_stages=3)
+    model.train()
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model.blocks[2].training
+    x = torch.randn(2, 3, 32, 32)
+    assert max_diff(model(x)[0], model(x)[0]) == 0  # no drop path in frozen blocks
+    partial = ViT(arch=TINY, img_size=32, patch_size=8, frozen_stages=1)
+    trainable = {n for n, p in partial.named_parameters() if p.requires_grad}
+    assert 'blocks.1.attn.qkv.weight' in trainable and 'norm.weight' in trainable
+    assert 'blocks.0.attn.qkv.weight' not in trainable and 'pos_embed' not in trainable

@@ -77,6 +77,9 @@ class ViT(BaseModule):
         out_indices: Blocks whose outputs are returned (negative counts back).
         final_norm: Apply ``norm`` to the last block's output.
         with_cp: Activation checkpointing of every block during training.
+        frozen_stages: Freeze the embeddings and the first ``frozen_stages``
+            blocks (``depth`` also freezes the final norm): no gradients,
+            always in eval mode. -1 freezes nothing (linear probing: depth).
         init_cfg: MMEngine init config. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL, prefix='backbone.')`` loads any supported
             layout (official MAE / BEiT, timm, mmpretrain, mmseg, mmmim)
@@ -102,6 +105,7 @@ class ViT(BaseModule):
                  out_indices: Union[int, Sequence[int]] = -1,
                  final_norm: bool = True,
                  with_cp: bool = False,
+                 frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
@@ -156,6 +160,32 @@ class ViT(BaseModule):
         self.norm = nn.LayerNorm(C, eps=norm_eps) if self.final_norm else None
         self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if out_type == 'avg_featmap' else None
         self._init_vit_weights()
+        self.frozen_stages = frozen_stages
+        for p in self.frozen_parameters():
+            p.requires_grad = False
+
+    def frozen_modules(self) -> list:
+        """Modules fixed by ``frozen_stages`` (kept in eval mode)."""
+        if self.frozen_stages < 0:
+            return []
+        modules = [self.patch_embed, self.pos_drop, *self.blocks[:self.frozen_stages]]
+        if self.rel_pos_bias is not None:
+            modules.append(self.rel_pos_bias)
+        if self.frozen_stages >= self.depth and self.norm is not None:
+            modules.append(self.norm)
+        return modules
+
+    def frozen_parameters(self) -> list:
+        if self.frozen_stages < 0:
+            return []
+        params = [p for m in self.frozen_modules() for p in m.parameters()]
+        return params + [p for p in (self.cls_token, self.pos_embed) if p is not None]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.frozen_modules():
+            m.eval()
+        return self
 
     # ------------------------------------------------------------------ init
     def _init_vit_weights(self):
