@@ -35,7 +35,7 @@ py_ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]
 wheel_dir=$cache/wheels/torch-$torch_ver-py$py_ver
 mkdir -p "$wheel_dir"
 if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    echo "[setup] building mmcv 2.1.0 with ops against torch $torch_ver (about 15 min on 2 cores)"
+    echo "[setup] building mmcv 2.1.0 with ops against torch $torch_ver (15-30 min on 2 cores)"
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
     "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
