@@ -1,12 +1,12 @@
 from .convert import FORMATS, Converted, detect_format, to_mmmim, to_mmseg, to_timm, unwrap
 from .io import read_checkpoint, write_checkpoint
-from .load import load_pretrained
+from .load import load_pretrained, load_tokenizer
 from .pickled_modules import read_dalle_encoder
 from .resize import expand_shared_rel_pos_bias, resize_rel_pos_table
 from .safe_load import allow_mmengine_checkpoint_types
 
 __all__ = [
     'FORMATS', 'Converted', 'detect_format', 'to_mmmim', 'to_mmseg', 'to_timm', 'unwrap',
-    'read_checkpoint', 'write_checkpoint', 'load_pretrained', 'read_dalle_encoder', 'expand_shared_rel_pos_bias',
+    'read_checkpoint', 'write_checkpoint', 'load_pretrained', 'load_tokenizer', 'read_dalle_encoder', 'expand_shared_rel_pos_bias',
     'resize_rel_pos_table', 'allow_mmengine_checkpoint_types'
 ]

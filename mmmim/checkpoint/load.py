@@ -5,8 +5,9 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from .convert import to_mmmim
+from .convert import to_mmmim, unwrap
 from .io import read_checkpoint
+from .pickled_modules import read_dalle_encoder
 from .resize import expand_shared_rel_pos_bias, resize_rel_pos_table
 
 # Missing keys a load accepts (freshly initialised, reported): a pooling norm
@@ -87,3 +88,40 @@ def load_pretrained(module: nn.Module,
     print_log('\n  '.join(report), logger='current')
     return dict(missing=missing, unexpected=unexpected,
                 dropped=[k for k, _ in converted.dropped], notes=notes)
+
+
+def load_tokenizer(module: nn.Module, checkpoint: str, allow_pickle: bool = False) -> Dict[str, List[str]]:
+    """Load a frozen tokenizer's weights (DALL-E ``encoder.pkl``, VQ-KD, mmmim), strictly and loudly.
+
+    A ``.pkl`` file is read as a pickled DALL-E module through the restricted
+    reader; anything else as a checkpoint (weights under ``model`` /
+    ``module`` / ``state_dict`` or flat). Keys under the module's
+    ``checkpoint_ignore`` prefixes (parts of the file the module does not
+    build, e.g. the VQ-KD teacher) are dropped and reported; any other
+    mismatch is an error naming the keys.
+    """
+    if checkpoint.endswith('.pkl'):
+        sd, layout = read_dalle_encoder(checkpoint), 'pickled DALL-E'
+    else:
+        sd, layout = unwrap(read_checkpoint(checkpoint, allow_pickle=allow_pickle)), 'state dict'
+    ignore = tuple(getattr(module, 'checkpoint_ignore', ()))
+    target = set(module.state_dict())
+    dropped = sorted(k for k in sd if k not in target and k.startswith(ignore))
+    missing = sorted(target - set(sd))
+    unexpected = sorted(set(sd) - target - set(dropped))
+    shapes = {k: v.shape for k, v in module.state_dict().items()}
+    wrong = [f'{k} {tuple(sd[k].shape)} vs {tuple(shapes[k])}'
+             for k in sorted(target & set(sd)) if sd[k].shape != shapes[k]]
+    if missing or unexpected or wrong:
+        def few(keys):
+            return f'{keys[:6] or "none"}{" ..." if len(keys) > 6 else ""}'
+        raise KeyError(f'{checkpoint} ({layout}) does not fit {type(module).__name__}: missing '
+                       f'{few(missing)}, unexpected {few(unexpected)}, wrong shapes {few(wrong)}. '
+                       'Check the tokenizer options against the file')
+    module.load_state_dict({k: v for k, v in sd.items() if k in target}, strict=True)
+    report = f'loaded {len(target)} tensors from {checkpoint} ({layout}) into {type(module).__name__}'
+    if dropped:
+        report += f'\n  dropped {len(dropped)} keys not used by the tokenizer: ' + ', '.join(
+            sorted({k.split('.')[0] for k in dropped}))
+    print_log(report, logger='current')
+    return dict(missing=[], unexpected=[], dropped=dropped)

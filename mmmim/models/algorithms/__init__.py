@@ -1,3 +1,5 @@
+from .base import BaseMIM
+from .beit import BEiT
 from .mae import MAE
 
-__all__ = ['MAE']
+__all__ = ['BaseMIM', 'BEiT', 'MAE']

@@ -1,15 +1,15 @@
 """Masked Autoencoders (He et al., 2022)."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
-from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from mmmim.registry import MODELS
+from .base import BaseMIM
 
 
 @MODELS.register_module()
-class MAE(BaseModel):
+class MAE(BaseMIM):
     """MAE: encode the visible patches, decode all, regress masked pixels.
 
     Args:
@@ -28,34 +28,12 @@ class MAE(BaseModel):
                  mask_ratio: float = 0.75,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(backbone, data_preprocessor, init_cfg)
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
-        self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.head = MODELS.build(head)
         self.mask_ratio = mask_ratio
-
-    @staticmethod
-    def _images(inputs: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:
-        # SelfSupDataPreprocessor gives a list of views for multi-view pipelines.
-        return inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        """MMEngine entry: ``'loss'``, ``'predict'`` (reconstruction) or ``'tensor'`` (features)."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
-
-    def extract_feat(self, inputs) -> tuple:
-        """Features of the unmasked images (all patches), as the backbone's ``out_type``."""
-        return self.backbone(self._images(inputs))
 
     def forward_train(self, imgs: torch.Tensor, noise: Optional[torch.Tensor] = None):
         """Predicted patches ``[B, L, p*p*3]`` and the mask ``[B, L]``."""

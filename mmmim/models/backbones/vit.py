@@ -381,3 +381,56 @@ def init_mae_weights(module: nn.Module):
         elif isinstance(m, PatchEmbed):
             w = m.proj.weight.data
             nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+
+
+@MODELS.register_module()
+class BEiTViT(ViT):
+    """BEiT's encoder (Bao et al., 2022): masked patch embeddings are replaced
+    by a learnable ``mask_token`` and the whole sequence is encoded.
+
+    Defaults follow the official pretraining model: no absolute position
+    embedding, one shared relative position bias, q / v biases, layer scale
+    0.1 (use 1e-5 for ViT-L), and the official initialisation (truncated
+    normal 0.02, then each block's output projections divided by
+    ``sqrt(2 * layer)``). ``forward`` on full images extracts features.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 pos_embed: Optional[str] = None,
+                 qkv_bias: bool = False,
+                 qv_bias: bool = True,
+                 rel_pos_bias: Optional[str] = 'shared',
+                 layer_scale_init_value: float = 0.1,
+                 out_type: str = 'raw',
+                 **kwargs):
+        super().__init__(arch, pos_embed=pos_embed, qkv_bias=qkv_bias, qv_bias=qv_bias,
+                         rel_pos_bias=rel_pos_bias, layer_scale_init_value=layer_scale_init_value,
+                         out_type=out_type, **kwargs)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        nn.init.trunc_normal_(self.patch_embed.proj.weight, std=0.02)
+        nn.init.zeros_(self.patch_embed.proj.bias)
+        with torch.no_grad():
+            for i, blk in enumerate(self.blocks):
+                blk.attn.proj.weight.div_(math.sqrt(2.0 * (i + 1)))
+                blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
+
+    def forward_masked(self, imgs: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Encode images with masked patches replaced by the mask token.
+
+        Args:
+            imgs: ``[B, 3, H, W]``.
+            mask: ``[B, L]`` or ``[B, h, w]``, True = masked.
+
+        Returns:
+            Tokens ``[B, 1 + L, C]`` after each block in ``out_indices`` (the
+            last one through the final norm).
+        """
+        x, grid = self.patch_embed(imgs)  # [B, L, C]
+        w = mask.flatten(1).unsqueeze(-1).to(x.dtype)  # [B, L, 1]
+        x = x * (1 - w) + self.mask_token.to(x.dtype) * w
+        if self.pos_embed is not None:
+            x = x + self.pos_embed_for(grid)[:, self.num_extra_tokens:]
+        x = self.prepend_cls_token(x)
+        return tuple(t for _, t in self.forward_blocks(x, tuple(grid)))

@@ -1,3 +1,4 @@
 from .pixel_reconstruction_head import PixelReconstructionHead, patchify, unpatchify
+from .token_prediction_head import TokenPredictionHead
 
-__all__ = ['PixelReconstructionHead', 'patchify', 'unpatchify']
+__all__ = ['PixelReconstructionHead', 'patchify', 'unpatchify', 'TokenPredictionHead']

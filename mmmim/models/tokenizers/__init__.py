@@ -1,0 +1,3 @@
+from .dalle import DALLEEncoder
+
+__all__ = ['DALLEEncoder']
