@@ -14,7 +14,7 @@ from .resize import expand_shared_rel_pos_bias
 
 StateDict = Dict[str, torch.Tensor]
 
-FORMATS = ('mmmim', 'official', 'openmmlab')
+FORMATS = ('mmmim', 'official', 'openmmlab', 'cae')
 # Official / timm encoder keys (everything else in an official file is decoder or head).
 _ENCODER_ROOTS = ('cls_token', 'pos_embed', 'patch_embed.', 'blocks.', 'norm.', 'fc_norm.',
                   'rel_pos_bias.')
@@ -24,6 +24,18 @@ DROPPED = {
     'lm_head.': "BEiT's masked-token classifier (pretraining only)",
     'cls_pt_layers.': "BEiT v2's patch-aggregation blocks (pretraining only)",
     'data_preprocessor.': 'normalisation constants, set by the config',
+}
+# Top-level parts of an official CAE pretraining file besides ``encoder.*``
+# (the current official code's names, then the earlier release's).
+CAE_DROPPED = {
+    'alignment_encoder.': "CAE's target encoder, a stop-gradient copy of the encoder (pretraining only)",
+    'teacher.': "CAE's target encoder, a stop-gradient copy of the encoder (pretraining only)",
+    'regresser.': "CAE's latent regressor (pretraining only)",
+    'decoder.': "CAE's decoder and token head (pretraining only)",
+    'pretext_neck.': "CAE's latent regressor and decoder (pretraining only)",
+    'rd_pos_embed': "CAE's regressor / decoder position table (pretraining only)",
+    'encoder_to_decoder': "CAE's encoder-to-regressor projection (pretraining only)",
+    'mask_token': "CAE's regressor query token (pretraining only)",
 }
 
 
@@ -42,10 +54,13 @@ def unwrap(ckpt: dict) -> StateDict:
 
 
 def detect_format(sd: StateDict) -> str:
-    """``'mmmim'``, ``'official'`` (MAE / BEiT / timm) or ``'openmmlab'`` (mmpretrain / mmseg)."""
+    """``'mmmim'``, ``'official'`` (MAE / BEiT / timm), ``'openmmlab'`` (mmpretrain / mmseg)
+    or ``'cae'`` (official CAE pretraining: the encoder under ``encoder.``)."""
     keys = list(sd)
     if any(k.startswith(('backbone.blocks.', 'backbone.patch_embed.proj.')) for k in keys):
         return 'mmmim'
+    if any(k.startswith(('encoder.blocks.', 'encoder.patch_embed.proj.')) for k in keys):
+        return 'cae'
     if any(re.match(r'(backbone\.)?(layers\.\d+\.ln1|patch_embed\.projection)', k) for k in keys):
         return 'openmmlab'
     if any(k.startswith(('blocks.', 'patch_embed.proj.')) for k in keys):
@@ -83,6 +98,31 @@ def from_official(sd: StateDict) -> Tuple[StateDict, List[Tuple[str, str]]]:
             out['backbone.' + k] = v
         else:
             raise KeyError(f'official checkpoint key {k!r} has no place in mmmim')
+    return out, dropped
+
+
+def from_cae(sd: StateDict) -> Tuple[StateDict, List[Tuple[str, str]]]:
+    """Official CAE pretraining files (``{'model': ...}`` of the CAE training script).
+
+    The encoder (``encoder.*``: timm / BEiT names, q / v biases, layer scale,
+    its fixed sin-cos ``pos_embed`` and final ``norm``) goes under
+    ``backbone.``; the target encoder, regressor, decoder, their position
+    table, projection and ``mask_token`` are dropped (``CAE_DROPPED``).
+    """
+    sd, dropped = _drop(sd)
+    out = {}
+    for k, v in sd.items():
+        if k.startswith('encoder.'):
+            name = k[len('encoder.'):]
+            if not name.startswith(_ENCODER_ROOTS):
+                raise KeyError(f'CAE encoder key {k!r} has no place in mmmim\'s ViT')
+            out['backbone.' + name] = v
+            continue
+        reason = next((r for prefix, r in CAE_DROPPED.items() if k.startswith(prefix)), None)
+        if reason is None:
+            raise KeyError(f'CAE checkpoint key {k!r} is not part of the CAE layout (encoder.*, '
+                           f'{", ".join(p + "*" for p in CAE_DROPPED)})')
+        dropped.append((k, reason))
     return out, dropped
 
 
@@ -130,6 +170,8 @@ def to_mmmim(ckpt: dict, src_format: str = 'auto') -> Converted:
         out, dropped = from_official(sd)
     elif fmt == 'openmmlab':
         out, dropped = from_openmmlab(sd)
+    elif fmt == 'cae':
+        out, dropped = from_cae(sd)
     else:
         raise ValueError(f'unknown source format {fmt!r}; choose from auto, {", ".join(FORMATS)}')
     return Converted(out, fmt, dropped)

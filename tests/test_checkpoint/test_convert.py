@@ -266,3 +266,95 @@ def test_converter_cli_and_safetensors(tmp_path):
     again = subprocess.run([sys.executable, 'tools/model_converters/convert.py', src, mm],
                            cwd=REPO, capture_output=True, text=True)
     assert again.returncode != 0 and '--force' in again.stderr
+
+
+def cae_sincos(side, dim):
+    """CAE's fixed position table for a square grid: sin / cos of the row index in the first
+    half of the channels, of the column index in the second; zeros for the class token."""
+    omega = 1.0 / 10000**(torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
+    rows = torch.arange(side).repeat_interleave(side).float()[:, None] * omega  # token r * side + c
+    cols = torch.arange(side).repeat(side).float()[:, None] * omega
+    table = torch.cat([rows.sin(), rows.cos(), cols.sin(), cols.cos()], dim=1)
+    return torch.cat([torch.zeros(1, dim), table]).unsqueeze(0)  # [1, 1 + side^2, dim]
+
+
+def timm_cae_encoder(**kwargs):
+    """timm's Beit with an absolute position table and no relative bias: CAE's encoder."""
+    torch.manual_seed(0)
+    opts = dict(global_pool='', use_fc_norm=False)
+    opts.update(kwargs)
+    enc = jitter(timm.models.beit.Beit(
+        img_size=32, patch_size=8, embed_dim=64, depth=3, num_heads=4, num_classes=0,
+        init_values=0.1, use_abs_pos_emb=True, use_rel_pos_bias=False, **opts))
+    with torch.no_grad():
+        enc.pos_embed.copy_(cae_sincos(4, 64))
+    return enc
+
+
+def official_cae_file(path, encoder_sd, teacher=True):
+    """A CAE pretraining file as the official script writes it (random regressor / decoder)."""
+    sd = {'encoder.' + k: v for k, v in encoder_sd.items()}
+    if teacher:
+        sd.update({'teacher.' + k: v.clone() for k, v in encoder_sd.items()})
+    for part in ('regressor_blocks.0.cross_attn.q.weight', 'regressor_blocks.0.norm1_q.weight',
+                 'regressor_blocks.0.gamma_1_cross', 'decoder_blocks.0.attn.qkv.weight',
+                 'decoder_blocks.0.attn.q_bias', 'norm.weight', 'norm2.weight', 'head.weight'):
+        sd['pretext_neck.' + part] = torch.randn(64)
+    sd['mask_token'] = torch.randn(1, 1, 64)
+    torch.save({'model': sd, 'epoch': 799}, path)
+    return sd
+
+
+def test_official_cae_file_gives_the_encoder_features(tmp_path):
+    ref = timm_cae_encoder()
+    path = str(tmp_path / 'cae_base_800e_checkpoint-799.pth')
+    official_cae_file(path, ref.state_dict())
+    converted = to_mmmim(read_checkpoint(path))
+    assert converted.src_format == 'cae'
+    assert set(converted.state_dict) == {'backbone.' + k for k in ref.state_dict()}
+    reasons = dict(converted.dropped)
+    assert 'stop-gradient copy' in reasons['teacher.blocks.0.attn.qkv.weight']
+    assert 'regressor and decoder' in reasons['pretext_neck.decoder_blocks.0.attn.qkv.weight']
+    assert 'query token' in reasons['mask_token']
+    model = ViT(arch=TINY, img_size=32, patch_size=8, pos_embed='sincos', qv_bias=True,
+                layer_scale_init_value=0.1, out_type='raw',
+                init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert diff(model.eval()(x)[0], ref.forward_features(x)) <= 1e-5
+    assert not model.pos_embed.requires_grad  # CAE's table stays fixed, as loaded
+    assert torch.equal(model.pos_embed, ref.pos_embed)
+
+
+def test_cae_layout_errors_name_the_key(tmp_path):
+    sd = official_cae_file(str(tmp_path / 'cae.pth'), timm_cae_encoder().state_dict(),
+                           teacher=False)
+    with pytest.raises(KeyError, match='quantize.embedding.weight'):
+        to_mmmim(dict(sd, **{'quantize.embedding.weight': torch.zeros(8, 4)}))
+    with pytest.raises(KeyError, match='encoder.extra_scale'):
+        to_mmmim(dict(sd, **{'encoder.extra_scale': torch.ones(1)}))
+
+
+def test_beitv2_pretraining_file_drops_its_pretraining_parts(tmp_path):
+    ref = timm_beit(shared=True)
+    torch.manual_seed(1)
+    cls_pt = timm.models.beit.Beit(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4,
+                                   num_classes=0, init_values=0.1, use_abs_pos_emb=False)
+    path = str(tmp_path / 'beitv2_tiny_patch8_32_pt1k.pth')
+    sd = dict(ref.state_dict())
+    sd['rel_pos_bias.relative_position_index'] = ref.rel_pos_bias.relative_position_index
+    sd['mask_token'] = torch.randn(1, 1, 64)
+    sd['lm_head.weight'], sd['lm_head.bias'] = torch.randn(8192, 64), torch.zeros(8192)
+    sd.update({'cls_pt_layers.' + k[len('blocks.'):]: v
+               for k, v in cls_pt.state_dict().items() if k.startswith('blocks.')})
+    torch.save({'model': sd}, path)
+    model = ViT(arch=TINY, img_size=32, patch_size=8, out_type='raw', rel_pos_bias='per_layer',
+                **BEIT_OPTS)
+    report = load_pretrained(model, path)
+    assert report['unexpected'] == ['mask_token']
+    pt_parts = {k for k in sd if k.startswith(('cls_pt_layers.', 'lm_head.'))}
+    assert len(pt_parts) > 20 and pt_parts <= set(report['dropped'])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert diff(model(x)[0], ref.forward_features(x)) <= 1e-5
