@@ -16,13 +16,15 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), r
 def test_config_parses_with_1x_keys_only(path):
     cfg = Config.fromfile(path)
     assert 'fp16' not in cfg and 'optimizer' not in cfg and 'lr_config' not in cfg
-    assert cfg.default_scope in ('mmmim', 'mmpretrain', 'mmseg')
+    assert cfg.default_scope in ('mmmim', 'mmpretrain', 'mmseg', 'mmdet')
     assert 'optim_wrapper' in cfg and 'param_scheduler' in cfg and 'model' in cfg
 
 
 @pytest.mark.parametrize('name', [
     'mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
     'benchmarks/segmentation/upernet_mae-vit-base-p16_8xb2-amp-160k_ade20k-512x512.py',
+    'benchmarks/classification/beit-vit-base-p16_8xb128-amp-coslr-100e_in1k.py',
+    'benchmarks/classification/cae-vit-base-p16_32xb128-amp-coslr-100e_in1k.py',
 ])
 def test_base_configs_build(name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))
@@ -37,3 +39,32 @@ def test_base_configs_build(name):
         model = MODELS.build(cfg.model)
     assert type(model.backbone).__module__.startswith('mmmim')
     assert sum(p.numel() for p in model.backbone.parameters()) > 80e6  # ViT-B
+
+
+@pytest.mark.parametrize('name', [
+    'beit/beit_vit-base-p16_8xb256-amp-coslr-800e_in1k.py',
+    'beitv2/beitv2_vit-base-p16_8xb256-amp-coslr-1600e_in1k.py',
+    'cae/cae_vit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+])
+def test_pretraining_configs_build_at_full_size(name):
+    """The official-size models build (tokenizer weights are not loaded here)."""
+    from mmmim.registry import MODELS
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg.model.tokenizer.pop('init_cfg', None)
+    with DefaultScope.overwrite_default_scope('mmmim'):
+        model = MODELS.build(cfg.model)
+    assert 85e6 < sum(p.numel() for p in model.backbone.parameters()) < 90e6  # ViT-B/16
+    assert model.head.lm_head.out_features == 8192
+    pipeline = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert pipeline['BlockwiseMaskGenerator']['input_size'] == 14
+
+
+def test_vqkd_config_builds_the_official_tokenizer_size():
+    from mmmim.registry import MODELS
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'beitv2',
+                                   'vqkd_vit-base-p16_8xb64-amp-coslr-100e_in1k.py'))
+    cfg.model.teacher.pop('init_cfg')
+    with DefaultScope.overwrite_default_scope('mmmim'):
+        model = MODELS.build(cfg.model)
+    assert model.quantize.embedding.weight.shape == (8192, 32)
+    assert model.encoder.depth == 12 and model.decoder.depth == 1

@@ -1,7 +1,10 @@
 """Reading and writing checkpoint files: safe by default, atomic on write."""
+import argparse
+import io
 import os
 import os.path as osp
 import pickle
+import sys
 import tempfile
 import zipfile
 from typing import Any, Dict
@@ -10,6 +13,49 @@ import torch
 from mmengine.logging import print_log
 
 URL_PREFIXES = ('http://', 'https://')
+# Files at least this large show a progress bar while they are read.
+PROGRESS_MIN_BYTES = 256 * 2**20
+# Training checkpoints of the official repos carry their ``args``; a
+# Namespace only holds attributes, so weights_only loading may rebuild it.
+SAFE_GLOBALS = [argparse.Namespace]
+
+
+class _ProgressFile(io.RawIOBase):
+    """A read-only file that advances a progress bar (in MiB) as it is read."""
+
+    def __init__(self, path: str):
+        from mmengine.utils import ProgressBar
+        self._file = open(path, 'rb')
+        self._bar = ProgressBar(max(1, osp.getsize(path) >> 20), file=sys.stdout)
+        self._done = 0
+        self._reported = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        return self._file.seek(offset, whence)
+
+    def tell(self):
+        return self._file.tell()
+
+    def readinto(self, buffer):
+        n = self._file.readinto(buffer)
+        self._done += n or 0
+        while (self._done >> 20) > self._reported and self._reported < self._bar.task_num:
+            self._bar.update()
+            self._reported += 1
+        return n
+
+    def close(self):
+        if not self.closed and self._reported:
+            self._bar.file.write('\n')
+            self._bar.file.flush()
+        self._file.close()
+        super().close()
 
 
 def _download(url: str) -> str:
@@ -32,8 +78,11 @@ def torch_load(path: str, allow_pickle: bool = False, map_location='cpu'):
     if allow_pickle:
         print_log(f'loading {path} with full unpickling: only do this for files you trust',
                   logger='current', level=30)
+    big = osp.getsize(path) >= PROGRESS_MIN_BYTES
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
+        with torch.serialization.safe_globals(SAFE_GLOBALS), \
+                (_ProgressFile(path) if big else open(path, 'rb')) as f:
+            ckpt = torch.load(f, map_location=map_location, weights_only=not allow_pickle)
     except pickle.UnpicklingError as e:
         raise ValueError(f'{path} holds objects beyond tensors and containers, refused by '
                          f'weights_only loading ({str(e).splitlines()[-1][:300]}). If you trust '

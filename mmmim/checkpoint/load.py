@@ -14,8 +14,9 @@ from .resize import expand_shared_rel_pos_bias, resize_rel_pos_table
 # or classifier that a pretraining checkpoint does not have.
 ALLOWED_MISSING = ('fc_norm.', 'norm.', 'head.')
 # Unexpected keys a load accepts (reported): parts of a pretraining model
-# that the target has no place for.
-ALLOWED_UNEXPECTED = ('mask_token', 'norm.', 'fc_norm.', 'head.')
+# that the target has no place for, and the class token of a file loaded into
+# a ViT built without one (ViTDet's windowed backbone).
+ALLOWED_UNEXPECTED = ('mask_token', 'norm.', 'fc_norm.', 'head.', 'cls_token')
 # Missing keys accepted when the file has no key of the kind at all: the
 # relative position tables and layer scales that MAE's segmentation and
 # detection recipes add to an MAE encoder.
@@ -32,7 +33,7 @@ def _adapt_to(module: nn.Module, sd: Dict[str, torch.Tensor]) -> Tuple[Dict, Lis
         notes.append(f'expanded the shared relative position table into {len(module.blocks)} layers')
     for k, v in list(sd.items()):
         if k.endswith('relative_position_bias_table') and k in target and v.shape != target[k].shape:
-            window = module.grid_size
+            window = module.get_submodule(k.rsplit('.', 1)[0]).window  # the table's own grid
             sd[k] = resize_rel_pos_table(v, window)
             notes.append(f'resized {k} from {tuple(v.shape)} to {tuple(sd[k].shape)}')
     return sd, notes
@@ -90,12 +91,18 @@ def load_pretrained(module: nn.Module,
                 dropped=[k for k, _ in converted.dropped], notes=notes)
 
 
+def vqkd_from_official(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Official VQ-KD keys to mmmim's: the ViTs' final ``fc_norm`` is the mmmim ViT's ``norm``."""
+    return {k.replace('encoder.fc_norm.', 'encoder.norm.').replace('decoder.fc_norm.', 'decoder.norm.'): v
+            for k, v in sd.items()}
+
+
 def load_tokenizer(module: nn.Module, checkpoint: str, allow_pickle: bool = False) -> Dict[str, List[str]]:
     """Load a frozen tokenizer's weights (DALL-E ``encoder.pkl``, VQ-KD, mmmim), strictly and loudly.
 
     A ``.pkl`` file is read as a pickled DALL-E module through the restricted
     reader; anything else as a checkpoint (weights under ``model`` /
-    ``module`` / ``state_dict`` or flat). Keys under the module's
+    ``module`` / ``state_dict`` or flat; official VQ-KD names are mapped). Keys under the module's
     ``checkpoint_ignore`` prefixes (parts of the file the module does not
     build, e.g. the VQ-KD teacher) are dropped and reported; any other
     mismatch is an error naming the keys.
@@ -104,6 +111,8 @@ def load_tokenizer(module: nn.Module, checkpoint: str, allow_pickle: bool = Fals
         sd, layout = read_dalle_encoder(checkpoint), 'pickled DALL-E'
     else:
         sd, layout = unwrap(read_checkpoint(checkpoint, allow_pickle=allow_pickle)), 'state dict'
+        if any('.fc_norm.' in k for k in sd):
+            sd, layout = vqkd_from_official(sd), 'official VQ-KD'
     ignore = tuple(getattr(module, 'checkpoint_ignore', ()))
     target = set(module.state_dict())
     dropped = sorted(k for k in sd if k not in target and k.startswith(ignore))

@@ -1,4 +1,5 @@
 """Synthetic demo images: a small ImageNet-style folder that needs no download."""
+import json
 import os.path as osp
 from pathlib import Path
 from typing import Dict, Tuple
@@ -102,5 +103,95 @@ def make_demo_ade20k(root: str, num_train: int = 32, num_val: int = 8,
             if not cv2.imwrite(str(img_dir / f'{name}.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 95]):
                 raise OSError(f'could not write {img_dir / name}.jpg')
             cv2.imwrite(str(ann_dir / f'{name}.png'), label)
+        counts[split] = n
+    return counts
+
+
+def _shape_polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+    """Outline of one demo object as a closed polygon ``[K, 2]`` (x, y).
+
+    Discs are 24-gons, stripes / checker squares of half-diagonal ``r``, and
+    rings one "keyhole" polygon (outer circle, a cut, the inner circle the
+    other way round), so that a single COCO polygon describes the hole.
+    """
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False) + angle
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1)  # [24, 2]
+    if kind == 'disc':
+        pts = r * circle
+    elif kind == 'ring':
+        pts = np.concatenate([r * circle, r * circle[:1], 0.55 * r * circle[:1],
+                              0.55 * r * circle[::-1]])
+    else:
+        pts = r * circle[::6]  # 4 corners
+    return pts + np.array([cx, cy])
+
+
+def make_demo_coco(root: str, num_train: int = 128, num_val: int = 32,
+                   size: Tuple[int, int] = (96, 128), seed: int = 0) -> Dict[str, int]:
+    """Write a tiny instance-segmentation set in COCO layout.
+
+    ``{train,val}2017/*.jpg`` and ``annotations/instances_{train,val}2017.json``
+    with polygon masks: one to three non-overlapping objects per image of the
+    shape classes (disc, stripes, checker, ring; category ids 1 to 4) on a
+    gradient. ``size`` is (height, width); the default is not square.
+    Returns the number of images per split.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ys, xs = np.mgrid[:h, :w]
+    categories = [dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(CLASSES)]
+    counts = {}
+    Path(root, 'annotations').mkdir(parents=True, exist_ok=True)
+    for split, n in (('train', num_train), ('val', num_val)):
+        folder = Path(root, f'{split}2017')
+        folder.mkdir(parents=True, exist_ok=True)
+        images, annotations = [], []
+        for img_id in range(1, n + 1):
+            c0, c1 = rng.integers(0, 256, size=(2, 3))
+            t = np.linspace(0.0, 1.0, w)[None, :, None]
+            img = ((1 - t) * c0 + t * c1).repeat(h, axis=0)  # [h, w, 3] float
+            placed = []
+            for _ in range(int(rng.integers(1, 4))):
+                kind = CLASSES[int(rng.integers(len(CLASSES)))]
+                for _try in range(50):
+                    r = float(rng.uniform(10, 24))
+                    cx, cy = rng.uniform(r + 1, w - r - 1), rng.uniform(r + 1, h - r - 1)
+                    if all(np.hypot(cx - x, cy - y) > r + q + 2 for x, y, q in placed):
+                        break
+                else:
+                    continue
+                placed.append((cx, cy, r))
+                poly = _shape_polygon(kind, cx, cy, r, float(rng.uniform(0, np.pi)))
+                mask = np.zeros((h, w), np.uint8)
+                if kind == 'ring':
+                    cv2.fillPoly(mask, [np.round(poly[:24]).astype(np.int32)], 1)
+                    cv2.fillPoly(mask, [np.round(poly[-24:]).astype(np.int32)], 0)
+                else:
+                    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+                fg, fg2 = rng.integers(0, 256, size=(2, 3))
+                period = int(rng.integers(4, 8))
+                if kind == 'stripes':
+                    on = ((xs + ys) // period) % 2 == 0
+                elif kind == 'checker':
+                    on = ((xs // period) + (ys // period)) % 2 == 0
+                else:
+                    on = np.ones((h, w), bool)
+                inside = mask.astype(bool)
+                img[inside & on] = fg
+                img[inside & ~on] = fg2
+                x0, y0 = poly.min(axis=0)
+                x1, y1 = poly.max(axis=0)
+                annotations.append(dict(
+                    id=len(annotations) + 1, image_id=img_id, category_id=CLASSES.index(kind) + 1,
+                    segmentation=[np.round(poly, 1).flatten().tolist()], area=float(inside.sum()),
+                    bbox=[round(float(x0), 1), round(float(y0), 1), round(float(x1 - x0), 1),
+                          round(float(y1 - y0), 1)], iscrowd=0))
+            img = np.clip(img + rng.normal(0, 4, size=img.shape), 0, 255).astype(np.uint8)
+            name = f'{img_id:012d}.jpg'
+            if not cv2.imwrite(str(folder / name), img, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                raise OSError(f'could not write {folder / name}')
+            images.append(dict(id=img_id, file_name=name, height=h, width=w))
+        ann = dict(images=images, annotations=annotations, categories=categories)
+        Path(root, 'annotations', f'instances_{split}2017.json').write_text(json.dumps(ann))
         counts[split] = n
     return counts

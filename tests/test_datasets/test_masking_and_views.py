@@ -45,9 +45,9 @@ def test_one_block_is_a_rectangle_of_the_configured_area_and_aspect():
         assert added == mask.sum()
         if added == 0:
             continue
-        t, b, l, r = _bbox(mask)
-        h, w = b - t, r - l
-        assert mask[t:b, l:r].all()  # one filled rectangle
+        top, bottom, left, right = _bbox(mask)
+        h, w = bottom - top, right - left
+        assert mask[top:bottom, left:right].all()  # one filled rectangle
         # area in [16, 40] and aspect in [0.3, 1/0.3] up to rounding each side to a patch
         assert (np.sqrt(16) - 0.5)**2 * 0.9 <= h * w <= 40
         # h, w are rounded from reals whose ratio is in range

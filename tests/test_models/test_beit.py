@@ -1,10 +1,11 @@
 """BEiT v1: the mask-token encoder against timm's BEiT, and the loss on masked positions only."""
+import pytest
 import timm
 import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 
-from mmmim.models import BEiT, BEiTViT
+from mmmim.models import BEiT, BEiTv2, BEiTViT
 
 TINY = dict(embed_dim=64, depth=3, num_heads=4, mlp_ratio=4.0)
 
@@ -58,7 +59,7 @@ def test_official_init_rescales_output_projections():
     torch.manual_seed(0)
     model = BEiTViT(arch=dict(embed_dim=256, depth=4, num_heads=4), img_size=32, patch_size=8)
     for i, blk in enumerate(model.blocks):
-        expected = 0.02 / (2 * (i + 1))**0.5  # trunc_normal_ cuts at +-2, far outside 0.02
+        expected = 0.02 * 0.5379 / (2 * (i + 1))**0.5  # std of a normal cut at one std
         assert abs(blk.attn.proj.weight.std().item() - expected) < 0.1 * expected
 
 
@@ -86,3 +87,61 @@ def test_targets_come_from_the_tokenizer_view():
     view = torch.rand(2, 3, 32, 32)
     assert torch.equal(model.targets([None, view]), model.tokenizer(view).argmax(1).flatten(1))
     assert model.targets([None, view]).shape == (2, 16)
+
+
+def tiny_beitv2(vocab=32):
+    return BEiTv2(
+        backbone=dict(type='BEiTViT', arch=TINY, img_size=32, patch_size=8, out_indices=[1, 2]),
+        neck=dict(type='BEiTV2Neck', num_layers=2, early_layers=2, embed_dim=64, num_heads=4,
+                  depth=3),
+        head=dict(type='TokenPredictionHead', embed_dim=64, vocab_size=vocab),
+        tokenizer=dict(
+            type='VQKD', num_tokens=vocab, codebook_dim=8, kmeans_init=False,
+            encoder=dict(type='ViT', arch=TINY, img_size=32, patch_size=8, qv_bias=True,
+                         out_type='raw'),
+            decoder=dict(type='ViT', arch=TINY, img_size=4, patch_size=1, in_channels=8,
+                         qv_bias=True, out_type='raw')))
+
+
+def test_beitv2_loss_equals_the_written_out_official_forward():
+    torch.manual_seed(0)
+    model = tiny_beitv2()
+    imgs = torch.randn(2, 3, 32, 32)
+    mask = random_mask()
+    samples = [BaseDataElement(mask=m.view(4, 4)) for m in mask]
+    view = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = model.loss([imgs, view], samples)
+    with torch.no_grad():
+        bb = model.backbone
+        labels = model.tokenizer.get_codebook_indices(view)[mask]
+        t = bb.patch_embed(imgs)[0]
+        w = mask.unsqueeze(-1).float()
+        t = torch.cat([bb.cls_token.expand(2, -1, -1), t * (1 - w) + bb.mask_token * w], dim=1)
+        rel = bb.rel_pos_bias((4, 4))
+        for i, blk in enumerate(bb.blocks):
+            t = blk(t, rel, (4, 4))
+            if i + 1 == 2:  # early_layers
+                early = t[:, 1:]
+        cls_pt = torch.cat([t[:, :1], early], dim=1)
+        for blk in model.neck.cls_pt_layers:
+            cls_pt = blk(cls_pt, rel, (4, 4))
+        loss_1 = F.cross_entropy(model.head(bb.norm(t)[:, 1:][mask]), labels)
+        loss_2 = F.cross_entropy(model.head(bb.norm(cls_pt)[:, 1:][mask]), labels)
+    torch.testing.assert_close(out['loss_mim'], loss_1)
+    torch.testing.assert_close(out['loss_cls_pt'], loss_2)
+
+
+def test_beitv2_checks_the_early_layer():
+    with pytest.raises(ValueError, match='out_indices'):
+        BEiTv2(backbone=dict(type='BEiTViT', arch=TINY, img_size=32, patch_size=8),
+               neck=dict(type='BEiTV2Neck', early_layers=2, embed_dim=64, num_heads=4, depth=3),
+               head=dict(type='TokenPredictionHead', embed_dim=64, vocab_size=32),
+               tokenizer=dict(type='DALLEEncoder', n_hid=8, vocab_size=32))
+
+
+def test_a_tokenizer_view_of_the_wrong_size_is_named():
+    model = tiny_beit()
+    mask = random_mask()
+    samples = [BaseDataElement(mask=m.view(4, 4)) for m in mask]
+    with pytest.raises(ValueError, match='second_scale'):
+        model.loss([torch.randn(2, 3, 32, 32), torch.rand(2, 3, 64, 64)], samples)

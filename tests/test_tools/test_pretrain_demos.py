@@ -8,6 +8,9 @@ from .test_train_tools import losses
 
 DEMOS = [
     'configs/beit/beit_vit-demo-p8_1xb32-coslr-20e_demo.py',
+    'configs/beitv2/beitv2_vit-demo-p8_1xb32-coslr-20e_demo.py',
+    'configs/beitv2/vqkd_vit-demo-p8_1xb32-coslr-20e_demo.py',
+    'configs/cae/cae_vit-demo-p8_1xb32-coslr-20e_demo.py',
 ]
 
 

@@ -3,8 +3,10 @@
     python tools/analysis_tools/benchmark_train_step.py CONFIG [--batch-size 256]
         [--amp {none,bf16,fp16}] [--compile] [--iters 20] [--warmup 5] [--device cuda]
 
-Synthetic input at the model's image size; the optimizer is AdamW (fused on
-CUDA). Prints one line: implementation, img/s, step time, peak memory.
+Synthetic input at the model's image size (plus, for BEiT / BEiT v2 / CAE,
+the tokenizer view and block masks drawn by the config's pipeline); the
+optimizer is AdamW (fused on CUDA). Prints one line: implementation, img/s,
+step time, peak memory.
 """
 import argparse
 import resource
@@ -13,8 +15,25 @@ from contextlib import nullcontext
 
 import torch
 from mmengine.config import Config
+from mmengine.structures import BaseDataElement
 
 from mmmim.apis import init_model
+from mmmim.registry import TRANSFORMS
+
+
+def synthetic_batch(cfg: Config, model: torch.nn.Module, batch_size: int, device: str):
+    """Inputs and data samples for ``model.loss``, shaped as the config's pipeline makes them."""
+    vit = model.backbone if hasattr(model, 'backbone') else model.encoder
+    x = torch.randn(batch_size, 3, *vit.img_size, device=device)
+    steps = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+    if 'RandomResizedCropTwoViews' not in steps:
+        return x, None
+    size = steps['RandomResizedCropTwoViews']['second_scale']
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    view = torch.rand(batch_size, 3, *size, device=device)
+    masks = TRANSFORMS.build(steps['BlockwiseMaskGenerator'])
+    samples = [BaseDataElement(mask=torch.from_numpy(masks({})['mask'])) for _ in range(batch_size)]
+    return [x, view], samples
 
 
 def main(argv=None):
@@ -30,8 +49,7 @@ def main(argv=None):
 
     cfg = Config.fromfile(args.config)
     model = init_model(cfg, device=args.device).train()
-    img_size = model.backbone.img_size
-    x = torch.randn(args.batch_size, 3, *img_size, device=args.device)
+    inputs, samples = synthetic_batch(cfg, model, args.batch_size, args.device)
     cuda = args.device.startswith('cuda')
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
                             betas=(0.9, 0.95), weight_decay=0.05, fused=cuda)
@@ -42,7 +60,8 @@ def main(argv=None):
 
     def step():
         with autocast:
-            loss = step_fn(x)['loss']
+            losses = step_fn(inputs, samples)
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

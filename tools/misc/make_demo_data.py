@@ -2,16 +2,18 @@
 
     python tools/misc/make_demo_data.py [data/demo] [--per-class 128] [--size 64] [--force]
     python tools/misc/make_demo_data.py data/demo_ade20k --layout ade20k
+    python tools/misc/make_demo_data.py data/demo_coco --layout coco
 
 ``imagenet`` layout: class folders for pretraining and classification;
-``ade20k`` layout: images and label maps for segmentation.
+``ade20k`` layout: images and label maps for segmentation; ``coco`` layout:
+images and instance annotations (polygons) for detection.
 """
 import argparse
 import os
 import os.path as osp
 import shutil
 
-from mmmim.datasets.demo import CLASSES, make_demo_ade20k, make_demo_images
+from mmmim.datasets.demo import CLASSES, make_demo_ade20k, make_demo_coco, make_demo_images
 
 
 def main(argv=None):
@@ -21,13 +23,18 @@ def main(argv=None):
     parser.add_argument('--val-per-class', type=int, default=16, help='val images per class')
     parser.add_argument('--size', type=int, default=64, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--layout', choices=['imagenet', 'ade20k'], default='imagenet')
+    parser.add_argument('--layout', choices=['imagenet', 'ade20k', 'coco'], default='imagenet')
     parser.add_argument('--force', action='store_true', help='replace an existing folder')
     args = parser.parse_args(argv)
     if osp.exists(args.out) and os.listdir(args.out):
         if not args.force:
             raise SystemExit(f'{args.out} exists and is not empty; pass --force to replace it')
         shutil.rmtree(args.out)
+    if args.layout == 'coco':
+        counts = make_demo_coco(args.out, seed=args.seed)
+        print(f'wrote {counts["train"]} train2017 and {counts["val"]} val2017 images with '
+              f'instance annotations in COCO layout to {args.out}')
+        return
     if args.layout == 'ade20k':
         counts = make_demo_ade20k(args.out, seed=args.seed)
         print(f'wrote {counts["training"]} training and {counts["validation"]} validation '

@@ -1,5 +1,6 @@
 from .base import BaseMIM
-from .beit import BEiT
+from .beit import BEiT, BEiTv2
+from .cae import CAE
 from .mae import MAE
 
-__all__ = ['BaseMIM', 'BEiT', 'MAE']
+__all__ = ['BaseMIM', 'BEiT', 'BEiTv2', 'CAE', 'MAE']

@@ -36,6 +36,15 @@ class BaseMIM(BaseModel):
                            'pipeline before PackInputs')
         return torch.stack([s.mask for s in data_samples]).flatten(1).to(device, torch.bool)
 
+    @staticmethod
+    def _check_tokens(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Visual tokens ``[B, L]``, with a clear error unless there is one per patch."""
+        if tokens.shape != mask.shape:
+            raise ValueError(f'the tokenizer gives {tokens.shape[1]} tokens per image but the '
+                             f'backbone sees {mask.shape[1]} patches: match the tokenizer view '
+                             'size (second_scale) to the patch grid')
+        return tokens
+
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
         """MMEngine entry: ``'loss'``, ``'predict'`` or ``'tensor'`` (features)."""
         if mode == 'loss':

@@ -1,3 +1,3 @@
-from .vit import ARCHS, BEiTViT, MAEViT, ViT, init_mae_weights
+from .vit import ARCHS, BEiTViT, CAEViT, MAEViT, ViT, init_mae_weights
 
-__all__ = ['ARCHS', 'ViT', 'MAEViT', 'BEiTViT', 'init_mae_weights']
+__all__ = ['ARCHS', 'ViT', 'MAEViT', 'BEiTViT', 'CAEViT', 'init_mae_weights']

@@ -77,6 +77,15 @@ class ViT(BaseModule):
         out_indices: Blocks whose outputs are returned (negative counts back).
         final_norm: Apply ``norm`` to the last block's output.
         with_cp: Activation checkpointing of every block during training.
+        window_size: Side, in patches, of the attention windows of the
+            ``window_block_indexes`` blocks (ViTDet: 14). A grid that is not
+            a multiple of it is zero-padded for those blocks.
+        window_block_indexes: Blocks that attend within windows (negative
+            counts back); the others attend globally. Their per-layer
+            relative position tables are built for the window. Windows have
+            no place for a class token: set ``with_cls_token=False`` (a
+            checkpoint's class token and its ``pos_embed`` entry are then
+            dropped on load).
         frozen_stages: Freeze the embeddings and the first ``frozen_stages``
             blocks (``depth`` also freezes the final norm): no gradients,
             always in eval mode. -1 freezes nothing (linear probing: depth).
@@ -106,6 +115,8 @@ class ViT(BaseModule):
                  final_norm: bool = True,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 window_size: int = 0,
+                 window_block_indexes: Sequence[int] = (),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
@@ -135,6 +146,17 @@ class ViT(BaseModule):
         self.with_cp = with_cp
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         self.out_indices = sorted(i % self.depth for i in out_indices)
+        self.window_size = window_size
+        self.window_block_indexes = sorted({i % self.depth for i in window_block_indexes})
+        if self.window_block_indexes:
+            if window_size <= 0:
+                raise ValueError(f'window_block_indexes {self.window_block_indexes} need window_size > 0')
+            if with_cls_token:
+                raise ValueError('windowed attention has no place for a class token; '
+                                 'set with_cls_token=False (as ViTDet does)')
+            if rel_pos_bias == 'shared':
+                raise ValueError("one shared relative position table cannot serve windowed and "
+                                 "global blocks; use rel_pos_bias='per_layer'")
 
         self.patch_embed = PatchEmbed(patch_size, in_channels, C)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, C)) if with_cls_token else None
@@ -151,11 +173,12 @@ class ViT(BaseModule):
         self.rel_pos_bias = RelativePositionBias(self.grid_size, self.num_heads) \
             if rel_pos_bias == 'shared' else None
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
+        windows = [window_size if i in self.window_block_indexes else 0 for i in range(self.depth)]
         self.blocks = nn.ModuleList([
             Block(C, self.num_heads, arch.get('mlp_ratio', 4.0), qkv_bias, qv_bias,
-                  self.grid_size if rel_pos_bias == 'per_layer' else None,
-                  layer_scale_init_value, drop_rate, attn_drop_rate, dpr[i], norm_eps)
-            for i in range(self.depth)
+                  ((ws, ws) if ws else self.grid_size) if rel_pos_bias == 'per_layer' else None,
+                  layer_scale_init_value, drop_rate, attn_drop_rate, dpr[i], norm_eps, ws)
+            for i, ws in enumerate(windows)
         ])
         self.norm = nn.LayerNorm(C, eps=norm_eps) if self.final_norm else None
         self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if out_type == 'avg_featmap' else None
@@ -244,8 +267,11 @@ class ViT(BaseModule):
         return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1)
 
     # --------------------------------------------------------------- forward
-    def forward_blocks(self, x: torch.Tensor, grid: Tuple[int, int]):
-        """Run the blocks on ``[B, N, C]`` tokens; yield ``(index, tokens)`` at out_indices."""
+    def forward_blocks(self, x: torch.Tensor, grid: Tuple[int, int], final_norm: bool = True):
+        """Run the blocks on ``[B, N, C]`` tokens; yield ``(index, tokens)`` at out_indices.
+
+        The last block's output goes through ``norm`` unless ``final_norm`` is False.
+        """
         rel_pos_bias = None if self.rel_pos_bias is None else self.rel_pos_bias(grid)
         x = self.pos_drop(x)
         for i, blk in enumerate(self.blocks):
@@ -253,7 +279,7 @@ class ViT(BaseModule):
                 x = checkpoint(blk, x, rel_pos_bias, grid, use_reentrant=False)
             else:
                 x = blk(x, rel_pos_bias, grid)
-            if i == self.depth - 1 and self.norm is not None:
+            if i == self.depth - 1 and self.norm is not None and final_norm:
                 x = self.norm(x)
             if i in self.out_indices:
                 yield i, x
@@ -294,10 +320,19 @@ class ViT(BaseModule):
         return num_layers - 1, num_layers
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Resize a checkpoint's ``pos_embed`` to this model's grid on load."""
+        """Resize a checkpoint's ``pos_embed`` to this model's grid on load.
+
+        A model without a class token drops the class-token entry of a
+        table that has one (``1 + side*side`` entries).
+        """
         key = prefix + 'pos_embed'
         if self.pos_embed is not None and key in state_dict:
             src = state_dict[key]
+            n = src.shape[1]
+            if self.num_extra_tokens == 0 and math.isqrt(n)**2 != n and math.isqrt(n - 1)**2 == n - 1:
+                src = state_dict[key] = src[:, 1:]
+                print_log(f'dropped the class-token entry of {key}: this ViT has no class token',
+                          logger='current')
             if src.shape != self.pos_embed.shape:
                 n_src = src.shape[1] - self.num_extra_tokens
                 side = math.isqrt(n_src)
@@ -391,8 +426,8 @@ class BEiTViT(ViT):
     Defaults follow the official pretraining model: no absolute position
     embedding, one shared relative position bias, q / v biases, layer scale
     0.1 (use 1e-5 for ViT-L), and the official initialisation (truncated
-    normal 0.02, then each block's output projections divided by
-    ``sqrt(2 * layer)``). ``forward`` on full images extracts features.
+    normal 0.02 cut at one std, then each block's output projections divided
+    by ``sqrt(2 * layer)``). ``forward`` on full images extracts features.
     """
 
     def __init__(self,
@@ -408,24 +443,29 @@ class BEiTViT(ViT):
                          rel_pos_bias=rel_pos_bias, layer_scale_init_value=layer_scale_init_value,
                          out_type=out_type, **kwargs)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        nn.init.trunc_normal_(self.patch_embed.proj.weight, std=0.02)
-        nn.init.zeros_(self.patch_embed.proj.bias)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                trunc_normal_one_std(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        for token in (self.cls_token, self.mask_token):
+            trunc_normal_one_std(token)
         with torch.no_grad():
             for i, blk in enumerate(self.blocks):
                 blk.attn.proj.weight.div_(math.sqrt(2.0 * (i + 1)))
                 blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
 
-    def forward_masked(self, imgs: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def forward_masked(self, imgs: torch.Tensor, mask: torch.Tensor,
+                       final_norm: bool = True) -> Tuple[torch.Tensor, ...]:
         """Encode images with masked patches replaced by the mask token.
 
         Args:
             imgs: ``[B, 3, H, W]``.
             mask: ``[B, L]`` or ``[B, h, w]``, True = masked.
+            final_norm: Pass the last block's output through ``norm``.
 
         Returns:
-            Tokens ``[B, 1 + L, C]`` after each block in ``out_indices`` (the
-            last one through the final norm).
+            Tokens ``[B, 1 + L, C]`` after each block in ``out_indices``.
         """
         x, grid = self.patch_embed(imgs)  # [B, L, C]
         w = mask.flatten(1).unsqueeze(-1).to(x.dtype)  # [B, L, 1]
@@ -433,4 +473,53 @@ class BEiTViT(ViT):
         if self.pos_embed is not None:
             x = x + self.pos_embed_for(grid)[:, self.num_extra_tokens:]
         x = self.prepend_cls_token(x)
-        return tuple(t for _, t in self.forward_blocks(x, tuple(grid)))
+        return tuple(t for _, t in self.forward_blocks(x, tuple(grid), final_norm))
+
+
+@MODELS.register_module()
+class CAEViT(ViT):
+    """CAE's encoder (Chen et al., 2023): the same ViT, run on a subset of patches.
+
+    Defaults follow the official encoder: fixed 2D sin-cos position
+    embedding with a zero class-token row, q / v biases, layer scale 0.1 (use
+    1e-5 for ViT-L), no relative position bias, xavier-uniform linear layers
+    and normal(0.02) patch projection and class token. The official code
+    puts the row coordinate in the first half of the sin-cos channels, this
+    table (MAE's) the column one: a fixed channel permutation, equivalent
+    when training from scratch; official files carry their own table.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 pos_embed: Optional[str] = 'sincos',
+                 qkv_bias: bool = False,
+                 qv_bias: bool = True,
+                 layer_scale_init_value: float = 0.1,
+                 out_type: str = 'raw',
+                 **kwargs):
+        super().__init__(arch, pos_embed=pos_embed, qkv_bias=qkv_bias, qv_bias=qv_bias,
+                         layer_scale_init_value=layer_scale_init_value, out_type=out_type,
+                         **kwargs)
+        init_mae_weights(self)
+        nn.init.trunc_normal_(self.patch_embed.proj.weight, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+
+    def forward_subset(self, imgs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Encode the patches where ``keep`` ``[B, L]`` is True (the same count per image).
+
+        Returns:
+            Tokens ``[B, 1 + N, C]``: the class token, then the kept patches in
+            raster order, through the final norm.
+        """
+        x, grid = self.embed_patches(imgs)  # [B, L, C]
+        B, _, C = x.shape
+        x = x[keep].view(B, -1, C)  # [B, N, C]
+        x = self.prepend_cls_token(x)
+        for _, x in self.forward_blocks(x, grid):
+            pass
+        return x
+
+
+def trunc_normal_one_std(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
+    """BEiT's initialisation: normal(0, std) truncated at +-std."""
+    return nn.init.trunc_normal_(tensor, std=std, a=-std, b=std)

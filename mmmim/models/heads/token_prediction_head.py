@@ -18,13 +18,13 @@ class TokenPredictionHead(BaseModule):
     Args:
         embed_dim: Token width.
         vocab_size: Codebook size of the tokenizer (8192).
-        init_std: Truncated-normal std of the classifier weight.
+        init_std: Std of the classifier weight (normal truncated at one std, as BEiT).
     """
 
     def __init__(self, embed_dim: int, vocab_size: int = 8192, init_std: float = 0.02):
         super().__init__()
         self.lm_head = nn.Linear(embed_dim, vocab_size)
-        nn.init.trunc_normal_(self.lm_head.weight, std=init_std)
+        nn.init.trunc_normal_(self.lm_head.weight, std=init_std, a=-init_std, b=init_std)
         nn.init.zeros_(self.lm_head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

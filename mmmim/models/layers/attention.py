@@ -7,6 +7,7 @@ from torch import nn
 
 from .drop_path import DropPath
 from .rel_pos_bias import bias_for_grid, num_relative_distances
+from .window import window_partition, window_unpartition
 
 
 class Attention(nn.Module):
@@ -53,7 +54,10 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """``x``: ``[B, N, C]``; ``rel_pos_bias``: shared ``[heads, N, N]`` or None;
-        ``grid``: the patch grid of ``x`` (needed with a per-layer table)."""
+        ``grid``: the patch grid of ``x`` (needed with a per-layer table).
+
+        Tokens without a class token (``N = h*w``) use the bias without its
+        class-token row and column."""
         B, N, C = x.shape
         bias = self.qkv.bias
         if self.q_bias is not None:
@@ -64,6 +68,8 @@ class Attention(nn.Module):
             own = bias_for_grid(self.relative_position_bias_table, self.window,
                                 grid or self.window, self._index)
             rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
+        if rel_pos_bias is not None and rel_pos_bias.shape[-1] == N + 1:
+            rel_pos_bias = rel_pos_bias[:, 1:, 1:]  # [heads, N, N], no class token
         mask = None if rel_pos_bias is None else rel_pos_bias.unsqueeze(0).to(q.dtype)
         x = F.scaled_dot_product_attention(  # [B, heads, N, C/heads]
             q, k, v, attn_mask=mask, dropout_p=self.attn_drop if self.training else 0.0)
@@ -89,7 +95,10 @@ class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm1(x))``, ``x + mlp(norm2(x))``.
 
     With ``layer_scale_init_value > 0`` the branches are scaled by learnable
-    per-channel ``gamma_1`` / ``gamma_2`` (CaiT / BEiT layer scale).
+    per-channel ``gamma_1`` / ``gamma_2`` (CaiT / BEiT layer scale). With
+    ``window_size > 0`` attention runs within non-overlapping windows of
+    that many patches a side (ViTDet; the grid is zero-padded to a multiple
+    of the window, and a per-layer table is built for the window).
     """
 
     def __init__(self,
@@ -103,8 +112,10 @@ class Block(nn.Module):
                  drop: float = 0.0,
                  attn_drop: float = 0.0,
                  drop_path: float = 0.0,
-                 norm_eps: float = 1e-6):
+                 norm_eps: float = 1e-6,
+                 window_size: int = 0):
         super().__init__()
+        self.window_size = window_size
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, qv_bias, window, attn_drop, drop)
         self.drop_path = DropPath(drop_path)
@@ -118,7 +129,47 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-        y = self.attn(self.norm1(x), rel_pos_bias, grid)
+        if self.window_size:
+            ws = self.window_size
+            y, padded = window_partition(self.norm1(x), grid, ws)  # [B*windows, ws*ws, C]
+            y = window_unpartition(self.attn(y, None, (ws, ws)), grid, padded, ws)  # [B, h*w, C]
+        else:
+            y = self.attn(self.norm1(x), rel_pos_bias, grid)
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.mlp(self.norm2(x))
         return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
+
+
+class CrossAttention(nn.Module):
+    """Attention of queries to separate keys / values (CAE's regressor).
+
+    ``q``, ``k``, ``v`` are separate bias-free projections plus learnable
+    ``q_bias`` / ``v_bias`` (no key bias), as in the official CAE.
+    """
+
+    def __init__(self, dim: int, num_heads: int, attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        assert dim % num_heads == 0, f'dim {dim} is not divisible by num_heads {num_heads}'
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim))
+        self.v_bias = nn.Parameter(torch.zeros(dim))
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``q``: ``[B, Nq, C]``; ``k``, ``v``: ``[B, Nk, C]`` -> ``[B, Nq, C]``."""
+        B, Nq, C = q.shape
+        h = self.num_heads
+
+        def heads(x):  # [B, N, C] -> [B, heads, N, C/heads]
+            return x.view(B, -1, h, C // h).transpose(1, 2)
+
+        q = heads(F.linear(q, self.q.weight, self.q_bias))
+        k = heads(self.k(k))
+        v = heads(F.linear(v, self.v.weight, self.v_bias))
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, Nq, C)))

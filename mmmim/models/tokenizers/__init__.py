@@ -1,3 +1,4 @@
 from .dalle import DALLEEncoder
+from .vqkd import VQKD, NormEMAVectorQuantizer
 
-__all__ = ['DALLEEncoder']
+__all__ = ['DALLEEncoder', 'VQKD', 'NormEMAVectorQuantizer']
