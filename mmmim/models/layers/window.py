@@ -38,6 +38,7 @@ def window_unpartition(windows: torch.Tensor, grid: Tuple[int, int], padded: Tup
     ws = window_size
     C = windows.shape[-1]
     B = windows.shape[0] // ((Hp // ws) * (Wp // ws))
-    x = windows.view(B, Hp // ws, Wp // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5)  # [B, nh, ws, nw, ws, C]
+    x = windows.view(B, Hp // ws, Wp // ws, ws, ws, C)
+    x = x.permute(0, 1, 3, 2, 4, 5)  # [B, nh, ws, nw, ws, C]
     x = x.reshape(B, Hp, Wp, C)[:, :h, :w]
     return x.reshape(B, h * w, C)
