@@ -1,4 +1,7 @@
+import os
 import os.path as osp
+import re
+import socket
 import subprocess
 import sys
 
@@ -17,6 +20,19 @@ def run_tool(args, cwd=REPO, env=None, timeout=600):
     return proc
 
 
+def free_port():
+    """A TCP port that nothing listens on now (one per torchrun call)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def dist_env(**extra):
+    """Environment for tools/dist_*.sh: this interpreter, a fresh port, one thread per process."""
+    return dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1',
+                **extra)
+
+
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
     """A small demo image folder shared by the tests (16 train images per class)."""
@@ -24,6 +40,43 @@ def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
     make_demo_images(str(root), num_train_per_class=16, num_val_per_class=4, size=64)
     return root
+
+
+@pytest.fixture(scope='session')
+def demo_ade20k(tmp_path_factory):
+    """Demo data in ADE20K layout: 8 training and 4 validation images."""
+    from mmmim.datasets import make_demo_ade20k
+    root = str(tmp_path_factory.mktemp('ade20k'))
+    make_demo_ade20k(root, num_train=8, num_val=4)
+    return root
+
+
+@pytest.fixture(scope='session')
+def demo_coco(tmp_path_factory):
+    """Demo data in COCO layout: 8 train2017 and 4 val2017 images."""
+    from mmmim.datasets import make_demo_coco
+    root = str(tmp_path_factory.mktemp('coco'))
+    make_demo_coco(root, num_train=8, num_val=4)
+    return root
+
+
+@pytest.fixture(scope='session')
+def demo_checkpoint(tmp_path_factory):
+    """``demo_checkpoint(config)``: the seeded initial weights of a pretraining demo
+    config in mmmim's layout, written once per session."""
+    import torch
+    from mmmim.apis import init_model
+    made = {}
+
+    def make(config):
+        if config not in made:
+            torch.manual_seed(0)
+            name = re.sub(r'\W', '_', osp.splitext(osp.basename(config))[0])
+            path = str(tmp_path_factory.mktemp('ckpt') / f'{name}.pth')
+            torch.save({'state_dict': init_model(config).state_dict(), 'meta': {}}, path)
+            made[config] = path
+        return made[config]
+    return make
 
 
 @pytest.fixture

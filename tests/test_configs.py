@@ -68,3 +68,22 @@ def test_vqkd_config_builds_the_official_tokenizer_size():
         model = MODELS.build(cfg.model)
     assert model.quantize.embedding.weight.shape == (8192, 32)
     assert model.encoder.depth == 12 and model.decoder.depth == 1
+
+
+def test_mae_pretraining_weight_decay_is_timms_add_weight_decay():
+    """main_pretrain.py: timm's ``add_weight_decay`` with no skip list, written out: 1-D
+    parameters and biases undecayed, everything else (cls_token, mask_token too) decayed."""
+    from mmengine.optim import build_optim_wrapper
+
+    from mmmim.apis import init_model
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mae', 'mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'))
+    model = init_model(osp.join(REPO, 'configs', 'mae', 'mae_vit-demo-p8_1xb32-coslr-80e_demo.py'))
+    optim = {k: v for k, v in cfg.optim_wrapper.items() if k != 'dtype'}
+    wrapper = build_optim_wrapper(model, dict(optim, type='OptimWrapper'))
+    wd_of = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        expected = 0.0 if len(p.shape) == 1 or name.endswith('.bias') else 0.05
+        assert wd_of[id(p)] == expected, name
+    assert wd_of[id(model.backbone.cls_token)] == 0.05 and wd_of[id(model.neck.mask_token)] == 0.05

@@ -4,7 +4,10 @@ The config's ``default_scope`` picks the framework (mmmim, mmpretrain, mmseg,
 mmdet); mmmim is always imported so its modules resolve everywhere.
 """
 import importlib
+import logging
+import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config
@@ -52,6 +55,31 @@ def build_runner(cfg):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def leave_process_group() -> None:
+    """End a distributed run: wait for every rank, destroy the group, exit without finalizing.
+
+    A gloo worker thread can still be releasing the last collective's tensors
+    (e.g. the metrics broadcast that ends a validation) when the interpreter
+    finalizes; it then needs the GIL, is made to exit, and the process aborts
+    with 'terminate called without an active exception' (pytorch#190489).
+    torch keeps a gloo group that DDP used alive after
+    ``destroy_process_group``, so its threads cannot be joined. A gloo run
+    therefore flushes its logs and leaves with ``os._exit(0)`` once every
+    rank is done, skipping the finalization in which the race happens.
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gloo = dist.get_backend() == 'gloo'
+    dist.barrier()
+    dist.destroy_process_group()
+    if gloo:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def check_checkpoint_fits(model, checkpoint: str) -> None:

@@ -11,7 +11,8 @@ import sys
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _runner import build_runner, check_checkpoint_fits, load_config  # noqa: E402
+from _runner import (build_runner, check_checkpoint_fits, leave_process_group,  # noqa: E402
+                     load_config)
 
 
 def parse_args(argv=None):
@@ -37,7 +38,7 @@ def main(argv=None):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    missing = [k for k in ('test_dataloader', 'test_evaluator', 'test_cfg') if not cfg.get(k)]
+    missing = [k for k in ('test_dataloader', 'test_evaluator', 'test_cfg') if cfg.get(k) is None]
     if missing:
         raise KeyError(f'{args.config} has no {", ".join(missing)}: pretraining configs have no '
                        'test loop; look at a pretrained model with '
@@ -55,6 +56,7 @@ def main(argv=None):
     if args.out:
         from mmengine.fileio import dump
         dump(metrics, args.out)
+    leave_process_group()
 
 
 if __name__ == '__main__':

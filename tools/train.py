@@ -11,7 +11,7 @@ import sys
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _runner import build_runner, load_config  # noqa: E402
+from _runner import build_runner, leave_process_group, load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -58,6 +58,7 @@ def main(argv=None):
         for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
             cfg[key] = None
     build_runner(cfg).train()
+    leave_process_group()
 
 
 if __name__ == '__main__':

@@ -8,8 +8,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# Restores the random generators on --resume, so a resumed run draws the same masks.
-custom_hooks = [dict(type='RandomStateHook')]
+# Restores the random generators on --resume, so a resumed run draws the same masks;
+# logs the images LoadImageOrSkip skipped, over all workers and ranks (0 when none).
+custom_hooks = [dict(type='RandomStateHook'), dict(type='SkippedImagesHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

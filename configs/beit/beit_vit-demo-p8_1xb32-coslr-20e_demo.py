@@ -34,3 +34,11 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# The base runtime's hooks, plus the k-NN accuracy of the encoder on the demo
+# val/ split (train/ as the memory bank) every 5 epochs: `knn/top1` in the log.
+custom_hooks = [
+    dict(type='RandomStateHook'),
+    dict(type='SkippedImagesHook'),
+    dict(type='KNNEvalHook', interval=5),
+]

@@ -34,3 +34,11 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'cls_token': dict(decay_mult=1.0)}))
+
+# The base runtime's hooks, plus the k-NN accuracy of the encoder on the demo
+# val/ split (train/ as the memory bank) every 5 epochs: `knn/top1` in the log.
+custom_hooks = [
+    dict(type='RandomStateHook'),
+    dict(type='SkippedImagesHook'),
+    dict(type='KNNEvalHook', interval=5),
+]

@@ -52,14 +52,7 @@ max_epochs = 80
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        custom_keys={
-            'pos_embed': dict(decay_mult=0.0),
-            'mask_token': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-        }))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))  # as the official recipe
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),
@@ -72,4 +65,11 @@ auto_scale_lr = dict(base_batch_size=32, enable=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2))
+# The base runtime's hooks, plus the k-NN accuracy of the encoder on the demo
+# val/ split (train/ as the memory bank) every 10 epochs: `knn/top1` in the log.
+custom_hooks = [
+    dict(type='RandomStateHook'),
+    dict(type='SkippedImagesHook'),
+    dict(type='KNNEvalHook', interval=10),
+]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -2,11 +2,20 @@ from .convert import FORMATS, Converted, detect_format, to_mmmim, to_mmseg, to_t
 from .io import read_checkpoint, write_checkpoint
 from .load import load_pretrained, load_tokenizer
 from .pickled_modules import read_dalle_encoder
+from .rar import load_rar_generator, rar_generator_weights
 from .resize import expand_shared_rel_pos_bias, resize_rel_pos_table
 from .safe_load import allow_mmengine_checkpoint_types
 
 __all__ = [
     'FORMATS', 'Converted', 'detect_format', 'to_mmmim', 'to_mmseg', 'to_timm', 'unwrap',
     'read_checkpoint', 'write_checkpoint', 'load_pretrained', 'load_tokenizer', 'read_dalle_encoder', 'expand_shared_rel_pos_bias',
-    'resize_rel_pos_table', 'allow_mmengine_checkpoint_types'
+    'resize_rel_pos_table', 'allow_mmengine_checkpoint_types', 'load_rar_generator',
+    'rar_generator_weights'
+]
+from .hf import (HF_FORMATS, from_hf, hf_model_cfg, hf_options, read_hf_folder, to_hf,
+                 write_hf_folder)
+
+__all__ += [
+    'HF_FORMATS', 'from_hf', 'hf_model_cfg', 'hf_options', 'read_hf_folder', 'to_hf',
+    'write_hf_folder'
 ]

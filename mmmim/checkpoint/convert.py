@@ -25,8 +25,10 @@ DROPPED = {
     'cls_pt_layers.': "BEiT v2's patch-aggregation blocks (pretraining only)",
     'data_preprocessor.': 'normalisation constants, set by the config',
 }
-# Top-level parts of an official CAE pretraining file besides ``encoder.*``
-# (the current official code's names, then the earlier release's).
+# Top-level parts of an official CAE pretraining file besides ``encoder.*``:
+# the current official code's names (``alignment_encoder``, ``regresser``,
+# ``decoder``, ``encoder_to_regresser(_norm)``), then the earlier release's
+# (``teacher``, ``pretext_neck``, ``encoder_to_decoder(_norm)``).
 CAE_DROPPED = {
     'alignment_encoder.': "CAE's target encoder, a stop-gradient copy of the encoder (pretraining only)",
     'teacher.': "CAE's target encoder, a stop-gradient copy of the encoder (pretraining only)",
@@ -34,7 +36,8 @@ CAE_DROPPED = {
     'decoder.': "CAE's decoder and token head (pretraining only)",
     'pretext_neck.': "CAE's latent regressor and decoder (pretraining only)",
     'rd_pos_embed': "CAE's regressor / decoder position table (pretraining only)",
-    'encoder_to_decoder': "CAE's encoder-to-regressor projection (pretraining only)",
+    'encoder_to_regresser': "CAE's encoder-to-regressor projection and norm (pretraining only)",
+    'encoder_to_decoder': "CAE's encoder-to-regressor projection and norm (pretraining only)",
     'mask_token': "CAE's regressor query token (pretraining only)",
 }
 

@@ -4,16 +4,17 @@ import io
 import os
 import os.path as osp
 import pickle
-import sys
 import tempfile
 import zipfile
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import torch
 from mmengine.logging import print_log
 
+from mmmim.utils import Progress
+
 URL_PREFIXES = ('http://', 'https://')
-# Files at least this large show a progress bar while they are read.
+# Files at least this large report their reading progress.
 PROGRESS_MIN_BYTES = 256 * 2**20
 # Training checkpoints of the official repos carry their ``args``; a
 # Namespace only holds attributes, so weights_only loading may rebuild it.
@@ -21,14 +22,12 @@ SAFE_GLOBALS = [argparse.Namespace]
 
 
 class _ProgressFile(io.RawIOBase):
-    """A read-only file that advances a progress bar (in MiB) as it is read."""
+    """A read-only file that reports the MiB read to a :class:`Progress`."""
 
     def __init__(self, path: str):
-        from mmengine.utils import ProgressBar
         self._file = open(path, 'rb')
-        self._bar = ProgressBar(max(1, osp.getsize(path) >> 20), file=sys.stdout)
-        self._done = 0
-        self._reported = 0
+        self._progress = Progress(_mib(osp.getsize(path)), f'reading {path}', 'MiB')
+        self._read = 0
 
     def readable(self):
         return True
@@ -44,30 +43,47 @@ class _ProgressFile(io.RawIOBase):
 
     def readinto(self, buffer):
         n = self._file.readinto(buffer)
-        self._done += n or 0
-        while (self._done >> 20) > self._reported and self._reported < self._bar.task_num:
-            self._bar.update()
-            self._reported += 1
+        self._read += n or 0
+        _advance(self._progress, self._read)
         return n
 
     def close(self):
-        if not self.closed and self._reported:
-            self._bar.file.write('\n')
-            self._bar.file.flush()
-        self._file.close()
+        if not self.closed:
+            self._progress.close()
+            self._file.close()
         super().close()
 
 
+def _mib(nbytes: int) -> int:
+    return -(-nbytes >> 20)  # rounded up
+
+
+def _advance(progress: Progress, nbytes: int) -> None:
+    """Bring ``progress`` (in MiB, capped at its total) to ``nbytes`` done."""
+    mib = _mib(nbytes) if progress.total is None else min(progress.total, _mib(nbytes))
+    progress.update(mib - progress.done)
+
+
 def _download(url: str) -> str:
-    """Fetch ``url`` into torch's hub cache (with a progress bar) and return the path."""
+    """Fetch ``url`` into torch's hub cache (once) and return the path."""
+    from http.client import HTTPException
     from urllib.error import URLError
+    from urllib.request import urlopen
     cache = osp.join(torch.hub.get_dir(), 'checkpoints')
     os.makedirs(cache, exist_ok=True)
     dst = osp.join(cache, osp.basename(url.split('?')[0]))
     if not osp.isfile(dst):
+        fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(dst) + '.', dir=cache)
         try:
-            torch.hub.download_url_to_file(url, dst, progress=True)
-        except (URLError, OSError) as e:
+            with os.fdopen(fd, 'wb') as f, urlopen(url, timeout=60) as response:
+                size = response.headers.get('Content-Length')
+                with Progress(size and _mib(int(size)), f'downloading {url}', 'MiB') as progress:
+                    while chunk := response.read(1 << 20):
+                        f.write(chunk)
+                        _advance(progress, f.tell())
+            os.replace(tmp, dst)
+        except (URLError, OSError, HTTPException) as e:
+            os.unlink(tmp)
             raise ConnectionError(f'cannot download {url} ({e}); download it on a machine with '
                                   'network access and pass the local file instead') from None
     return dst
@@ -116,11 +132,26 @@ def read_checkpoint(src: str, allow_pickle: bool = False, map_location='cpu') ->
     return ckpt
 
 
+def _flat_tensors(obj: Dict[str, Any], dst: str) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """The tensors of ``obj`` (itself, or under ``state_dict`` / ``model``) and its ``meta``."""
+    meta = {}
+    for key in ('state_dict', 'model'):
+        if isinstance(obj.get(key), dict):
+            obj, meta = obj[key], obj.get('meta') or {}
+            break
+    others = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if others:
+        raise TypeError(f'{dst}: a .safetensors file holds tensors only, not '
+                        f'{", ".join(others[:5])}; write a .pth file instead')
+    return {k: v.contiguous() for k, v in obj.items()}, {k: str(v) for k, v in meta.items()}
+
+
 def write_checkpoint(obj: Dict[str, Any], dst: str, force: bool = False) -> None:
     """Write ``obj`` to ``dst`` atomically (temporary file, then rename).
 
-    ``.safetensors`` files take the flat tensor dict ``obj['state_dict']``
-    (or ``obj`` itself). An existing ``dst`` is replaced only with ``force``.
+    A ``.safetensors`` file gets the flat tensor dict: ``obj`` itself or its
+    ``state_dict`` / ``model`` entry, with ``obj['meta']`` as string metadata.
+    An existing ``dst`` is replaced only with ``force``.
     """
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} exists; pass --force (force=True) to overwrite it')
@@ -131,8 +162,8 @@ def write_checkpoint(obj: Dict[str, Any], dst: str, force: bool = False) -> None
     try:
         if dst.endswith('.safetensors'):
             from safetensors.torch import save_file
-            tensors = obj.get('state_dict', obj)
-            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+            tensors, meta = _flat_tensors(obj, dst)
+            save_file(tensors, tmp, metadata=meta or None)
         else:
             torch.save(obj, tmp)
         os.replace(tmp, dst)

@@ -5,6 +5,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from mmmim.models.layers.decomposed_rel_pos import resize_rel_pos
 from .convert import to_mmmim, unwrap
 from .io import read_checkpoint
 from .pickled_modules import read_dalle_encoder
@@ -18,13 +19,18 @@ ALLOWED_MISSING = ('fc_norm.', 'norm.', 'head.')
 # a ViT built without one (ViTDet's windowed backbone).
 ALLOWED_UNEXPECTED = ('mask_token', 'norm.', 'fc_norm.', 'head.', 'cls_token')
 # Missing keys accepted when the file has no key of the kind at all: the
-# relative position tables and layer scales that MAE's segmentation and
-# detection recipes add to an MAE encoder.
-NEW_IF_ABSENT = ('relative_position_bias_table', 'gamma_1', 'gamma_2')
+# relative position tables (BEiT's, ViTDet's decomposed ones) and layer scales
+# that MAE's segmentation and detection recipes add to an MAE encoder.
+NEW_IF_ABSENT = ('relative_position_bias_table', 'rel_pos_h', 'rel_pos_w', 'gamma_1', 'gamma_2')
 
 
 def _adapt_to(module: nn.Module, sd: Dict[str, torch.Tensor]) -> Tuple[Dict, List[str]]:
-    """Shared -> per-layer relative position tables and table resizing, for ``module``."""
+    """Shared -> per-layer relative position tables and table resizing, for ``module``.
+
+    BEiT tables are resized to their block's grid (``resize_rel_pos_table``),
+    decomposed ones (``rel_pos_h`` / ``rel_pos_w``) linearly to the block's
+    length, as detectron2's ``get_rel_pos``.
+    """
     notes = []
     target = module.state_dict()
     shared = 'rel_pos_bias.relative_position_bias_table'
@@ -35,6 +41,12 @@ def _adapt_to(module: nn.Module, sd: Dict[str, torch.Tensor]) -> Tuple[Dict, Lis
         if k.endswith('relative_position_bias_table') and k in target and v.shape != target[k].shape:
             window = module.get_submodule(k.rsplit('.', 1)[0]).window  # the table's own grid
             sd[k] = resize_rel_pos_table(v, window)
+            notes.append(f'resized {k} from {tuple(v.shape)} to {tuple(sd[k].shape)}')
+        if k.endswith(('.rel_pos_h', '.rel_pos_w')) and k in target and v.shape != target[k].shape:
+            if v.ndim != 2 or v.shape[1] != target[k].shape[1]:
+                raise ValueError(f'cannot resize {k} of shape {tuple(v.shape)} to '
+                                 f'{tuple(target[k].shape)}: the head widths differ')
+            sd[k] = resize_rel_pos(v, target[k].shape[0])
             notes.append(f'resized {k} from {tuple(v.shape)} to {tuple(sd[k].shape)}')
     return sd, notes
 

@@ -1,11 +1,14 @@
 from .data_preprocessor import DALLE_MEAN, DALLE_STD, TwoViewDataPreprocessor
 from .demo import CLASSES as DEMO_CLASSES
-from .demo import make_demo_ade20k, make_demo_coco, make_demo_images
+from .demo import make_demo_ade20k, make_demo_coco, make_demo_images, make_realsize_images
+from .fast_decode import RandomResizedCropFromFile
 from .masking import BlockwiseMaskGenerator
+from .tokens import TokenDataset, write_token_file
 from .transforms import CheckSegMapSize, LoadImageOrSkip, RandomResizedCropTwoViews
 
 __all__ = [
     'DALLE_MEAN', 'DALLE_STD', 'TwoViewDataPreprocessor', 'DEMO_CLASSES', 'make_demo_ade20k', 'make_demo_coco',
     'make_demo_images', 'BlockwiseMaskGenerator', 'LoadImageOrSkip', 'CheckSegMapSize',
-    'RandomResizedCropTwoViews'
+    'RandomResizedCropTwoViews', 'TokenDataset', 'write_token_file',
+    'make_realsize_images', 'RandomResizedCropFromFile'
 ]

@@ -195,3 +195,77 @@ def make_demo_coco(root: str, num_train: int = 128, num_val: int = 32,
         Path(root, 'annotations', f'instances_{split}2017.json').write_text(json.dumps(ann))
         counts[split] = n
     return counts
+
+
+def _pink_noise(h: int, w: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """``[h, w]`` float noise of unit variance with a 1/f^alpha amplitude spectrum."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx ** 2 + fy ** 2)
+    f[0, 0] = 1.0
+    spec = (rng.standard_normal((h, fx.shape[1])) + 1j * rng.standard_normal((h, fx.shape[1])))
+    spec /= f ** alpha
+    spec[0, 0] = 0
+    noise = np.fft.irfft2(spec, s=(h, w))
+    return noise / (noise.std() + 1e-8)
+
+
+def _render_photo(kind: str, size: Tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """One ``[h, w, 3]`` uint8 BGR image with the statistics of a photograph.
+
+    A dead-leaves background (occluding ellipses with power-law sizes, the
+    classic model of natural-image statistics) behind the class's shape,
+    textured by 1/f noise, with sensor noise and a slight optical blur. At
+    500x375 and JPEG quality 90 the files are ~100 KB, as ImageNet's are, so
+    that decoding costs what it costs on ImageNet.
+    """
+    h, w = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = rng.integers(0, 256, 3)
+    palette = rng.integers(0, 256, size=(6, 3))
+    n = int(rng.integers(800, 2000))
+    rmin, rmax = 4.0, max(h, w) / 3
+    radii = 1 / np.sqrt(1 / rmin ** 2 - rng.random(n) * (1 / rmin ** 2 - 1 / rmax ** 2))  # p(r) ~ r^-3
+    colours = np.clip(palette[rng.integers(0, 6, n)] + rng.normal(0, 25, (n, 3)), 0, 255).astype(int)
+    centres = np.stack([rng.integers(0, w, n), rng.integers(0, h, n)], 1)
+    axes = np.stack([radii, radii * rng.uniform(0.4, 1.0, n)], 1).astype(int)
+    angles = rng.uniform(0, 180, n)
+    for leaf in zip(colours.tolist(), centres.tolist(), axes.tolist(), angles.tolist()):
+        colour, centre, ax, angle = leaf
+        cv2.ellipse(img, centre, ax, angle, 0, 360, colour, -1, cv2.LINE_AA)
+    side = min(h, w)
+    obj = _render(kind, side // 2, rng)  # the class's shape, as in the small demo images
+    y, x = int(rng.integers(0, h - side // 2 + 1)), int(rng.integers(0, w - side // 2 + 1))
+    img[y:y + side // 2, x:x + side // 2] = obj
+    texture = _pink_noise(h, w, float(rng.uniform(0.7, 1.1)), rng).astype(np.float32)
+    out = img.astype(np.float32) * (1 + 0.25 * texture[..., None])
+    out += rng.standard_normal(out.shape, dtype=np.float32) * 4
+    out = cv2.GaussianBlur(out, (0, 0), 0.5)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def make_realsize_images(root: str, num_per_class: int = 512, size: Tuple[int, int] = (375, 500),
+                         quality: int = 90, seed: int = 0) -> int:
+    """Write ``root/train/<class>/<class>_NNNN.jpg`` and ``root/meta/train.txt`` at real size.
+
+    ImageNet-like JPEGs (default 500x375, quality 90, about 100 KB each; see
+    :func:`_render_photo`) for measuring data loading, where the small demo
+    images would hide the decoding cost. Same layout and classes as
+    :func:`make_demo_images`; ``size`` is (height, width). The output is a
+    pure function of the arguments. Returns the number of images.
+    """
+    rng = np.random.default_rng(seed)
+    Path(root, 'meta').mkdir(parents=True, exist_ok=True)
+    lines = []
+    for label, kind in enumerate(CLASSES):
+        folder = Path(root, 'train', kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(num_per_class):
+            name = f'{kind}_{i:04d}.jpg'
+            path = osp.join(str(folder), name)
+            img = _render_photo(kind, size, rng)
+            if not cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                raise OSError(f'could not write {path}')
+            lines.append(f'{kind}/{name} {label}\n')
+    Path(root, 'meta', 'train.txt').write_text(''.join(lines))
+    return len(lines)

@@ -1,5 +1,6 @@
 """Data transforms of mmmim."""
 import logging
+import multiprocessing
 from typing import Sequence, Union
 
 import mmcv
@@ -11,25 +12,58 @@ from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmmim.registry import TRANSFORMS
 
 
+class _SharedCounter:
+    """An integer in shared memory that data loader workers (forked or spawned) add to."""
+
+    def __init__(self):
+        self._value = multiprocessing.Value('q', 0)
+
+    def add(self, n: int = 1) -> int:
+        with self._value.get_lock():
+            self._value.value += n
+            return self._value.value
+
+    @property
+    def value(self) -> int:
+        return self._value.value
+
+    def __deepcopy__(self, memo):
+        return self  # a copied dataset counts into the same total
+
+
+_skipped = None  # the _SharedCounter of this process, made with the first LoadImageOrSkip
+
+
 @TRANSFORMS.register_module()
 class LoadImageOrSkip(LoadImageFromFile):
     """``LoadImageFromFile`` that skips a missing, unreadable or corrupt file.
 
     The sample is dropped with a warning naming the file (the dataset then
-    draws another index), so one bad file cannot end a long run. The warning
-    carries the number of files skipped so far by this process (each data
-    loader worker counts its own).
+    draws another index), so one bad file cannot end a long run. Skips are
+    counted in shared memory over this process and its data loader workers
+    (:meth:`num_skipped`); ``SkippedImagesHook`` sums the counts of all ranks
+    into the training log.
     """
 
-    num_skipped = 0
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        global _skipped
+        if _skipped is None:
+            _skipped = _SharedCounter()
+        self._skipped = _skipped  # travels to spawned workers with the dataset
+
+    @staticmethod
+    def num_skipped() -> int:
+        """Images skipped so far by this process and its data loader workers."""
+        return _skipped.value if _skipped else 0
 
     def transform(self, results: dict):
         try:
             results = super().transform(results)
         except Exception as e:  # decoding errors of cv2 / pillow / turbojpeg, I/O errors
-            LoadImageOrSkip.num_skipped += 1
+            total = self._skipped.add()
             print_log(f'skipped image {results.get("img_path")}: {type(e).__name__}: {e} '
-                      f'({LoadImageOrSkip.num_skipped} skipped so far by this process)',
+                      f'({total} skipped so far on this rank)',
                       logger='current', level=logging.WARNING)
             return None
         return results

@@ -3,8 +3,10 @@ import random
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook, LoggerHook
 
+from mmmim.datasets import LoadImageOrSkip
 from mmmim.registry import HOOKS
 
 
@@ -44,3 +46,35 @@ class RandomStateHook(Hook):
         if state['cuda'] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state['cuda'])
         runner.logger.info('restored the random generators from the checkpoint')
+
+
+@HOOKS.register_module()
+class SkippedImagesHook(Hook):
+    """Log how many images ``LoadImageOrSkip`` skipped in this run, over all workers and ranks.
+
+    Each rank's count (its process and data loader workers) is summed over
+    the ranks at every logging interval, where it joins the log line and
+    the scalars as ``skipped_images``, and at the end of each epoch, where it
+    gets a line of its own. It is 0 when nothing was skipped.
+    """
+
+    priority = 'NORMAL'  # before LoggerHook (BELOW_NORMAL) writes the iteration's line
+
+    def before_train(self, runner) -> None:
+        self._start = LoadImageOrSkip.num_skipped()
+        intervals = [hook.interval for hook in runner.hooks if isinstance(hook, LoggerHook)]
+        self._interval = intervals[0] if intervals else None
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self._interval and (self.every_n_inner_iters(batch_idx, self._interval)
+                               or self.end_of_epoch(runner.train_dataloader, batch_idx)):
+            runner.message_hub.update_scalar('train/skipped_images', self._total())
+
+    def after_train_epoch(self, runner) -> None:
+        runner.logger.info(f'LoadImageOrSkip skipped {self._total()} images so far (all data '
+                           'loader workers and ranks)')
+
+    def _total(self) -> int:
+        count = torch.tensor(LoadImageOrSkip.num_skipped() - self._start)
+        all_reduce(count)  # sum over ranks; unchanged when not distributed
+        return int(count)

@@ -11,13 +11,15 @@ from torch import nn
 
 from mmmim.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-# Parameters without weight decay besides 1-D ones (norms, biases, layer scales).
-NO_DECAY_NAMES = ('pos_embed', 'cls_token', 'mask_token', 'relative_position_bias_table',
-                  'decoder_pos_embed')
+# Parameters without weight decay besides 1-D ones (norms, biases, layer scales):
+# the ``no_weight_decay()`` sets of the official MAE and BEiT fine-tuning models.
+# Relative position tables are decayed, as there (BEiT's
+# --disable_weight_decay_on_rel_pos_bias is custom_keys with decay_mult=0 here).
+NO_DECAY_NAMES = ('pos_embed', 'cls_token')
 
 
 def no_weight_decay(name: str, param: torch.Tensor) -> bool:
-    """Norms, biases, layer scales, position embeddings, tokens, relative position tables."""
+    """Norms, biases, layer scales, the position embedding and the class token."""
     return param.ndim <= 1 or name.endswith('.bias') or name.split('.')[-1] in NO_DECAY_NAMES
 
 
@@ -29,7 +31,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     (parameters outside the backbone get the top layer, scale 1). Weight
     decay is 0 for :func:`no_weight_decay` parameters, matched on the last
     name component so that prefixed names (``backbone.pos_embed``) count.
-    Parameters sharing (lr, weight decay) form one group.
+    Parameters sharing (lr, weight decay) form one group, named after its
+    layer (``layer_3``; ``layers_0-13`` when it spans several), so that
+    :class:`~mmmim.engine.GroupLrHook` can log each layer's lr.
 
     ``paramwise_cfg`` keys:
         layer_decay_rate (float): The decay per layer (0.65 for MAE ViT-B).
@@ -70,7 +74,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             groups[(lr, wd)].append((name, param, layer_id))
         out = []
         for (lr, wd), members in sorted(groups.items(), key=lambda kv: (kv[1][0][2], -kv[0][1])):
-            out.append(dict(params=[p for _, p, _ in members], lr=lr, weight_decay=wd,
+            ids = sorted({layer_id for _, _, layer_id in members})
+            name = f'layer_{ids[0]}' if len(ids) == 1 else f'layers_{ids[0]}-{ids[-1]}'
+            out.append(dict(params=[p for _, p, _ in members], lr=lr, weight_decay=wd, name=name,
                             param_names=[n for n, _, _ in members]))
         return out
 
@@ -79,11 +85,12 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             model = model.module
         groups = self.param_groups(model)
         lines = [f'layer-wise lr decay {self.layer_decay_rate}: {len(groups)} parameter groups',
-                 f'  {"lr":>10} {"lr scale":>9} {"decay":>7} {"params":>7}  first parameter']
+                 f'  {"group":<12} {"lr":>10} {"lr scale":>9} {"decay":>7} {"params":>7}  '
+                 'first parameter']
         base_lr = self.optimizer_cfg['lr']
         for g in groups:
-            lines.append(f'  {g["lr"]:10.3e} {g["lr"] / base_lr:9.4f} {g["weight_decay"]:7.3f} '
-                         f'{len(g["params"]):7d}  {g["param_names"][0]}')
+            lines.append(f'  {g["name"]:<12} {g["lr"]:10.3e} {g["lr"] / base_lr:9.4f} '
+                         f'{g["weight_decay"]:7.3f} {len(g["params"]):7d}  {g["param_names"][0]}')
         print_log('\n'.join(lines), logger='current')
         for g in groups:
             del g['param_names']

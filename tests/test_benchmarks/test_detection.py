@@ -1,4 +1,5 @@
 """COCO / Mask R-CNN transfer through mmdet, on the demo data (CPU, tiny models)."""
+import glob
 import json
 import os
 import os.path as osp
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -81,6 +83,20 @@ def test_simple_feature_pyramid_levels_and_channels():
         SimpleFeaturePyramid(32, num_outs=3)
 
 
+def test_simple_feature_pyramid_norm_option():
+    """'LN' (published) puts LayerNorm2d at each of the 9 norm places, 'BN' BatchNorm2d."""
+    ln = SimpleFeaturePyramid(32, out_channels=16)
+    bn = SimpleFeaturePyramid(32, out_channels=16, norm='BN')
+    count = lambda m, t: sum(isinstance(x, t) for x in m.modules())  # noqa: E731
+    assert count(ln, LayerNorm2d) == 9 and count(ln, torch.nn.BatchNorm2d) == 0
+    assert count(bn, torch.nn.BatchNorm2d) == 9 and count(bn, LayerNorm2d) == 0
+    x = torch.randn(4, 32, 8, 8)
+    out = bn.train()((x, ))[2]  # the 1x level ends in BatchNorm: batch statistics
+    assert out.mean((0, 2, 3)).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="norm must be one of"):
+        SimpleFeaturePyramid(32, norm='GN')
+
+
 def test_vitdet_configs_build_with_the_recipe():
     cfg = Config.fromfile(VITDET_B)
     cfg.model.backbone.pop('init_cfg')
@@ -89,9 +105,16 @@ def test_vitdet_configs_build_with_the_recipe():
     assert type(vit).__module__.startswith('mmmim') and type(model.neck) is SimpleFeaturePyramid
     assert [i for i, b in enumerate(vit.blocks) if b.window_size == 0] == [2, 5, 8, 11]
     assert {b.window_size for b in vit.blocks} == {0, 14} and vit.cls_token is None
-    assert vit.blocks[0].attn.relative_position_bias_table.shape == (27 * 27 + 3, 12)
-    assert vit.blocks[2].attn.relative_position_bias_table.shape == (127 * 127 + 3, 12)
-    assert 86e6 < sum(p.numel() for p in vit.parameters()) < 90e6
+    # detectron2's decomposed relative positions, for the 14x14 window or the 64x64 grid
+    assert vit.blocks[0].attn.rel_pos_h.shape == vit.blocks[0].attn.rel_pos_w.shape == (27, 64)
+    assert vit.blocks[2].attn.rel_pos_h.shape == vit.blocks[2].attn.rel_pos_w.shape == (127, 64)
+    assert all(b.attn.relative_position_bias_table is None for b in vit.blocks)
+    # ViT-B/16 counted by hand: patch embedding, 12 blocks, the 64x64 position table,
+    # rel_pos_h / rel_pos_w of 8 windowed and 4 global blocks (no class token, no final norm)
+    C = 768
+    block = 4 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C)
+    expected = (3 * 16 * 16 * C + C) + 12 * block + 64 * 64 * C + (8 * 2 * 27 + 4 * 2 * 127) * 64
+    assert sum(p.numel() for p in vit.parameters()) == expected
     # layer decay 0.7 over 12 blocks: block 11 x0.7, embeddings x0.7^13, neck and heads x1
     ctor = LayerDecayOptimWrapperConstructor(
         dict(type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer),
@@ -99,6 +122,7 @@ def test_vitdet_configs_build_with_the_recipe():
     lrs = {n: g['lr'] for g in ctor(model).optimizer.param_groups
            for n, p in model.named_parameters() if any(p is q for q in g['params'])}
     assert lrs['backbone.blocks.11.attn.qkv.weight'] == pytest.approx(1e-4 * 0.7)
+    assert lrs['backbone.blocks.11.attn.rel_pos_h'] == pytest.approx(1e-4 * 0.7)
     assert lrs['backbone.patch_embed.proj.weight'] == pytest.approx(1e-4 * 0.7**13)
     assert lrs['neck.stages.0.0.weight'] == lrs['roi_head.mask_head.conv_logits.weight'] == 1e-4
 
@@ -115,6 +139,17 @@ def test_vitdet_configs_build_with_the_recipe():
     assert sorted(global_blocks) == [5, 11, 17, 23]
     assert large.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.8
     assert large.model.backbone.drop_path_rate == 0.4 and large.model.neck.in_channels == 1024
+    assert large.model.backbone.use_rel_pos and fpn.model.backbone.use_rel_pos
+
+    # the BEiT family keeps BEiT's tables
+    for name in ('beit', 'beitv2', 'cae'):
+        cfg = Config.fromfile(
+            osp.join(DET, f'mask-rcnn-vitdet_{name}-vit-base-p16_16xb4-amp-lsj-100e_coco-1024.py'))
+        cfg.model.backbone.pop('init_cfg')
+        vit = build_detector(cfg.model.backbone)
+        assert vit.blocks[2].attn.relative_position_bias_table.shape == (127 * 127 + 3, 12)
+        assert vit.blocks[0].attn.relative_position_bias_table.shape == (27 * 27 + 3, 12)
+        assert all(b.attn.rel_pos_h is None for b in vit.blocks)
 
 
 @pytest.fixture(scope='module')
@@ -138,13 +173,27 @@ def det_setup(tmp_path_factory):
     proc = run_tool([sys.executable, 'tools/train.py', DEMO, '--work-dir', work_dir, *options],
                     env=ENV)
     return dict(data=data, work_dir=work_dir, log=proc.stdout + proc.stderr,
-                ckpt=osp.join(work_dir, 'iter_4.pth'), val=str(root / 'val'))
+                ckpt=osp.join(work_dir, 'iter_4.pth'), val=str(root / 'val'),
+                metrics=validation_metrics(work_dir))
 
 
-def ap(text, kind):
-    found = re.findall(rf'coco/{kind}_mAP: ([0-9.-]+)', text)
-    assert found, text[-3000:]
-    return float(found[-1])
+def validation_metrics(work_dir):
+    """The last validation's metrics of a training run, from MMEngine's json scalars."""
+    path, = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    rows = [json.loads(line) for line in open(path)]
+    return [r for r in rows if 'coco/bbox_mAP' in r][-1]
+
+
+def pycocotools_ap(ann_file, detections, kind):
+    """COCO AP@[.5:.95] of a detections json, computed by pycocotools directly."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt = COCO(ann_file)
+    evaluator = COCOeval(gt, gt.loadRes(detections), kind)
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    return evaluator.stats[0]
 
 
 def test_training_loads_the_mae_encoder_and_validates_with_coco_ap(det_setup):
@@ -152,8 +201,14 @@ def test_training_loads_the_mae_encoder_and_validates_with_coco_ap(det_setup):
     assert "official layout, prefix 'backbone.'" in log
     assert 'dropped the class-token entry of pos_embed' in log and 'resized pos_embed' in log
     assert re.search(r'Iter\(train\) \[4/4\].*loss: [0-9.]+', log)
-    assert 'bbox_mAP_copypaste' in log and 'segm_mAP_copypaste' in log
     assert osp.isfile(det_setup['ckpt'])
+    # the logged AP is COCO's on the written detections (mmdet rounds to 3 digits)
+    ann = osp.join(det_setup['data'], 'annotations', 'instances_val2017.json')
+    metrics = det_setup['metrics']
+    assert metrics['step'] == 4
+    for kind in ('bbox', 'segm'):
+        ref = pycocotools_ap(ann, f"{det_setup['val']}.{kind}.json", kind)
+        assert metrics[f'coco/{kind}_mAP'] == pytest.approx(ref, abs=5e-4)
 
 
 def test_dist_test_two_processes_gives_the_single_process_results(det_setup, tmp_path):
@@ -161,15 +216,19 @@ def test_dist_test_two_processes_gives_the_single_process_results(det_setup, tmp
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     env = dict(ENV, PYTHON=sys.executable, PORT=str(port))
+    out = str(tmp_path / 'metrics.json')
     dist = run_tool(['bash', 'tools/dist_test.sh', DEMO, det_setup['ckpt'], '2', '--work-dir',
-                     str(tmp_path), '--cfg-options', *TINY, *data_options(det_setup['data']),
+                     str(tmp_path), '--out', out, '--cfg-options', *TINY,
+                     *data_options(det_setup['data']),
                      f'test_evaluator.outfile_prefix={tmp_path}/dist'], env=env)
     log = dist.stdout + dist.stderr
     assert 'Distributed training: True' in log
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in log
+    metrics = json.load(open(out))
     for kind in ('bbox', 'segm'):
-        assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in log
         # the same checkpoint's validation at the end of training, in one process
-        assert ap(log, kind) == ap(det_setup['log'], kind)
+        assert metrics[f'coco/{kind}_mAP'] == det_setup['metrics'][f'coco/{kind}_mAP']
+        assert metrics[f'coco/{kind}_mAP_50'] == det_setup['metrics'][f'coco/{kind}_mAP_50']
         a = json.load(open(f'{tmp_path}/dist.{kind}.json'))
         b = json.load(open(f"{det_setup['val']}.{kind}.json"))
         assert len(a) == len(b) > 0  # the detections of both ranks, gathered
@@ -177,6 +236,41 @@ def test_dist_test_two_processes_gives_the_single_process_results(det_setup, tmp
     boxes = [sorted((r['image_id'], r['category_id'], *r['bbox']) for r in json.load(open(path)))
              for path in (f'{tmp_path}/dist.bbox.json', f"{det_setup['val']}.bbox.json")]
     assert torch.allclose(torch.tensor(boxes[0]), torch.tensor(boxes[1]), atol=1e-3)
+
+
+def test_demo_evaluator_scores_the_ground_truth_100_and_wrong_classes_0(tmp_path):
+    """The config's CocoMetric and classes on the demo annotations: the objects themselves
+    as predictions give AP 1, the same boxes and masks with the next class give AP 0."""
+    from mmdet.evaluation import CocoMetric
+    from mmmim.datasets import make_demo_coco
+    from pycocotools.coco import COCO
+    root = str(tmp_path / 'coco')
+    make_demo_coco(root, num_train=1, num_val=6)
+    ann = osp.join(root, 'annotations', 'instances_val2017.json')
+    cfg = Config.fromfile(DEMO)
+    classes = cfg.metainfo['classes']
+    coco = COCO(ann)
+
+    def evaluate(shift_class):
+        options = {k: v for k, v in cfg.val_evaluator.items() if k not in ('type', 'ann_file')}
+        metric = CocoMetric(ann_file=ann, **options)
+        metric.dataset_meta = dict(classes=classes)
+        for img_id in coco.getImgIds():
+            info = coco.loadImgs(img_id)[0]
+            objects = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+            boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (o['bbox'] for o in objects)])
+            labels = [(classes.index(coco.cats[o['category_id']]['name']) + shift_class) % 4
+                      for o in objects]
+            masks = torch.from_numpy(np.stack([coco.annToMask(o) for o in objects])).bool()
+            metric.process({}, [dict(
+                img_id=img_id, ori_shape=(info['height'], info['width']),
+                pred_instances=dict(bboxes=boxes.float(), scores=torch.ones(len(objects)),
+                                    labels=torch.tensor(labels), masks=masks))])
+        return metric.evaluate(len(coco.getImgIds()))
+
+    right, wrong = evaluate(0), evaluate(1)
+    assert right['coco/bbox_mAP'] == right['coco/segm_mAP'] == 1.0
+    assert wrong['coco/bbox_mAP'] == wrong['coco/segm_mAP'] == 0.0
 
 
 def edit_annotations(root, change):

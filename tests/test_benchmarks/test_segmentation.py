@@ -17,6 +17,7 @@ from mmmim.engine import LayerDecayOptimWrapperConstructor
 from mmmim.models import FeaturePyramid
 
 from ..conftest import DEMO_CONFIG, REPO, run_tool
+from ..test_engine.test_layer_decay import beit_parameter_groups
 
 mmseg = pytest.importorskip('mmseg', reason='mmsegmentation needs mmcv with compiled ops')
 SEG_DEMO = osp.join(REPO, 'configs', 'benchmarks', 'segmentation',
@@ -42,25 +43,9 @@ def tiny_upernet(depth=12, num_classes=150):
     return build_segmentor(cfg)
 
 
-def expected_lr_scale_and_decay(name, param, rate=0.65, depth=12):
-    """The rule, written out: embeddings layer 0, block i layer i+1, the rest depth+1."""
-    if name.startswith('backbone.'):
-        short = name[len('backbone.'):]
-        m = re.match(r'blocks\.(\d+)\.', short)
-        if m:
-            layer = int(m.group(1)) + 1
-        elif short.split('.')[0] in ('cls_token', 'pos_embed', 'patch_embed', 'rel_pos_bias'):
-            layer = 0
-        else:
-            layer = depth + 1
-    else:
-        layer = depth + 1
-    decay = not (param.ndim == 1 or name.endswith('.bias') or name.endswith(
-        ('.pos_embed', '.cls_token', '.relative_position_bias_table')))
-    return rate**(depth + 1 - layer), decay
-
-
-def test_layer_decay_scales_and_no_decay_in_encoder_decoder():
+def test_layer_decay_in_encoder_decoder_follows_the_official_beit_rule():
+    """mmseg names (``backbone.*``, ``decode_head.*``, ...) give the lr scale and weight decay of
+    BEiT's written-out rule on the backbone names; everything else is at the top layer."""
     model = tiny_upernet()
     ctor = LayerDecayOptimWrapperConstructor(
         dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)),
@@ -70,16 +55,16 @@ def test_layer_decay_scales_and_no_decay_in_encoder_decoder():
     for group in wrapper.optimizer.param_groups:
         for p in group['params']:
             found[id(p)] = (group['lr'], group['weight_decay'])
-    checked = 0
-    for name, p in model.named_parameters():
-        scale, decay = expected_lr_scale_and_decay(name, p)
+    named = [(n[len('backbone.'):] if n.startswith('backbone.') else 'head.' + n, p)
+             for n, p in model.named_parameters()]
+    ref = beit_parameter_groups(named, 0.05, {'pos_embed', 'cls_token'}, 0.65)
+    for (name, p), (short, _) in zip(model.named_parameters(), named):
+        scale, wd = ref[short]
         if name.startswith('decode_head.conv_seg'):
             scale *= 10.0
-        lr, wd = found[id(p)]
-        assert lr == pytest.approx(1e-4 * scale, rel=1e-9), name
-        assert wd == (0.05 if decay else 0.0), name
-        checked += 1
-    assert checked == len(found)
+        assert found[id(p)][0] == pytest.approx(1e-4 * scale, rel=1e-9), name
+        assert found[id(p)][1] == wd, name
+    assert len(found) == len(ref)
     assert found[id(model.backbone.pos_embed)][1] == 0.0  # prefixed name, still no decay
     # one group per (lr, weight decay) pair
     pairs = [(g['lr'], g['weight_decay']) for g in wrapper.optimizer.param_groups]

@@ -1,5 +1,8 @@
 """Official / timm / mmpretrain / mmseg layouts -> mmmim, checked by numbers."""
+import copy
+import importlib.util
 import os
+import os.path as osp
 import pickle
 import subprocess
 import sys
@@ -7,9 +10,13 @@ import sys
 import pytest
 import timm
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
 
+import mmmim.checkpoint.io as ckpt_io
 from mmmim.checkpoint import (detect_format, load_pretrained, read_checkpoint, to_mmmim,
-                              to_mmseg, to_timm, write_checkpoint)
+                              to_mmseg, to_timm, unwrap, write_checkpoint)
 from mmmim.models import ViT
 
 from ..conftest import REPO, run_tool
@@ -104,9 +111,19 @@ def test_224_checkpoint_at_512_resizes_tables_and_same_size_is_identical(tmp_pat
     ref = timm_beit(shared=False)
     path = str(tmp_path / 'beit_ft.pth')
     torch.save({'model': ref.state_dict()}, path)
-    big = ViT(arch=TINY, img_size=64, patch_size=8, rel_pos_bias='per_layer', **BEIT_OPTS)
+    big = ViT(arch=TINY, img_size=64, patch_size=8, rel_pos_bias='per_layer', out_type='raw',
+              **BEIT_OPTS).eval()
     load_pretrained(big, path)
     assert big.blocks[0].attn.relative_position_bias_table.shape == (15 * 15 + 3, 4)
+    # timm's own loader (geometric resize of the tables) is the reference at 64x64
+    ref_big = timm.models.beit.Beit(img_size=64, patch_size=8, embed_dim=64, depth=3, num_heads=4,
+                                    num_classes=0, global_pool='', use_fc_norm=False,
+                                    init_values=0.1, use_abs_pos_emb=False,
+                                    use_rel_pos_bias=True).eval()
+    ref_big.load_state_dict(timm.models.beit.checkpoint_filter_fn(ref.state_dict(), ref_big))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert diff(big(x)[0], ref_big.forward_features(x)) <= 1e-5
     same = ViT(arch=TINY, img_size=32, patch_size=8, rel_pos_bias='per_layer', **BEIT_OPTS)
     load_pretrained(same, path)
     for k, v in ref.state_dict().items():
@@ -268,6 +285,49 @@ def test_converter_cli_and_safetensors(tmp_path):
     assert again.returncode != 0 and '--force' in again.stderr
 
 
+def convert_tool():
+    """tools/model_converters/convert.py as a module, to run it in this process."""
+    spec = importlib.util.spec_from_file_location(
+        'convert_tool', osp.join(REPO, 'tools', 'model_converters', 'convert.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('ext', ['.pth', '.safetensors'])
+@pytest.mark.parametrize('dst_format', ['mmmim', 'timm', 'mmseg'])
+def test_every_export_reads_back_to_the_source_tensors(dst_format, ext, tmp_path, capsys):
+    sd = timm_vit().state_dict()
+    src = str(tmp_path / 'mae_pretrain_vit_tiny.pth')
+    torch.save({'model': sd}, src)
+    dst = str(tmp_path / f'out{ext}')
+    convert_tool().main([src, dst, '--dst-format', dst_format])
+    if ext == '.safetensors':
+        out = load_file(dst)  # a flat tensor file
+        if dst_format == 'mmmim':
+            with safe_open(dst, 'pt') as f:
+                assert f.metadata() == {'converted_from': 'official', 'source': src}
+    else:
+        out = unwrap(torch.load(dst))
+    if dst_format == 'timm':
+        timm_vit().load_state_dict(out, strict=True)
+    back = to_timm(to_mmmim(out).state_dict)
+    assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
+
+
+def test_converting_a_large_file_prints_a_few_lines(tmp_path, monkeypatch, capsys):
+    src = str(tmp_path / 'mae_pretrain.pth')
+    sd = dict(timm_vit().state_dict(), **{'head.weight': torch.zeros(1 << 16, 64),
+                                          'head.bias': torch.zeros(1 << 16)})  # 16 MiB
+    torch.save({'model': sd}, src)
+    mib = -(-osp.getsize(src) >> 20)
+    monkeypatch.setattr(ckpt_io, 'PROGRESS_MIN_BYTES', 1 << 20)  # a "large" file
+    convert_tool().main([src, str(tmp_path / 'out.pth'), '--dst-format', 'timm'])
+    out = capsys.readouterr().out
+    assert '\r' not in out and len(out.splitlines()) == 4, out  # read: start, end; summary; wrote
+    assert f'{mib}/{mib} MiB' in out
+
+
 def cae_sincos(side, dim):
     """CAE's fixed position table for a square grid: sin / cos of the row index in the first
     half of the channels, of the column index in the second; zeros for the class token."""
@@ -291,30 +351,88 @@ def timm_cae_encoder(**kwargs):
     return enc
 
 
-def official_cae_file(path, encoder_sd, teacher=True):
+class CAERegressorBlock(nn.Module):
+    """The official CAE cross-attention block's parameter names (values are random)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.cross_attn = nn.Module()
+        for name in ('q', 'k', 'v', 'proj'):
+            setattr(self.cross_attn, name, nn.Linear(dim, dim, bias=name == 'proj'))
+        self.cross_attn.q_bias = nn.Parameter(torch.zeros(dim))
+        self.cross_attn.v_bias = nn.Parameter(torch.zeros(dim))
+        for name in ('norm1_q', 'norm1_k', 'norm1_v', 'norm2_cross'):
+            setattr(self, name, nn.LayerNorm(dim))
+        self.mlp_cross = nn.Sequential()
+        self.mlp_cross.fc1, self.mlp_cross.fc2 = nn.Linear(dim, 2 * dim), nn.Linear(2 * dim, dim)
+        self.gamma_1_cross = nn.Parameter(torch.ones(dim))
+        self.gamma_2_cross = nn.Parameter(torch.ones(dim))
+
+
+class CAEHead(nn.Module):
+    """Regressor or decoder of the official CAE: blocks, a norm, optionally a token head."""
+
+    def __init__(self, dim, blocks_name, block, head=False):
+        super().__init__()
+        setattr(self, blocks_name, nn.ModuleList([block]))
+        self.norm = nn.LayerNorm(dim)
+        if head:
+            self.head = nn.Linear(dim, 32)
+
+
+def cae_decoder_block(dim):
+    return timm.models.beit.Block(dim, 4, qkv_bias=True, init_values=0.1)
+
+
+class OfficialCAE(nn.Module):
+    """The module tree of the official CAE pretraining model (``model`` of its files).
+
+    ``current``: Atten4Vis/CAE today (``alignment_encoder``, ``encoder_to_regresser``
+    and its norm when the regressor is narrower, ``regresser``, ``decoder``);
+    otherwise the earlier release (``teacher``, ``encoder_to_decoder``,
+    ``pretext_neck`` holding regressor and decoder).
+    """
+
+    def __init__(self, encoder, current=True, decoder_dim=48):
+        super().__init__()
+        dim = encoder.embed_dim
+        self.encoder = encoder
+        target = copy.deepcopy(encoder).requires_grad_(False)
+        proj = 'encoder_to_regresser' if current else 'encoder_to_decoder'
+        setattr(self, proj, nn.Linear(dim, decoder_dim))
+        setattr(self, proj + '_norm', nn.LayerNorm(decoder_dim))
+        self.rd_pos_embed = nn.Parameter(torch.zeros(1, 17, decoder_dim), requires_grad=False)
+        regressor = CAEHead(decoder_dim, 'regressor_blocks', CAERegressorBlock(decoder_dim))
+        decoder = CAEHead(decoder_dim, 'decoder_blocks', cae_decoder_block(decoder_dim), head=True)
+        if current:
+            self.alignment_encoder, self.regresser, self.decoder = target, regressor, decoder
+        else:
+            self.teacher = target
+            self.pretext_neck = nn.ModuleDict(dict(regressor=regressor, decoder=decoder))
+        self.mask_token = nn.Parameter(torch.randn(1, 1, decoder_dim))
+
+
+def official_cae_file(path, encoder, current=True):
     """A CAE pretraining file as the official script writes it (random regressor / decoder)."""
-    sd = {'encoder.' + k: v for k, v in encoder_sd.items()}
-    if teacher:
-        sd.update({'teacher.' + k: v.clone() for k, v in encoder_sd.items()})
-    for part in ('regressor_blocks.0.cross_attn.q.weight', 'regressor_blocks.0.norm1_q.weight',
-                 'regressor_blocks.0.gamma_1_cross', 'decoder_blocks.0.attn.qkv.weight',
-                 'decoder_blocks.0.attn.q_bias', 'norm.weight', 'norm2.weight', 'head.weight'):
-        sd['pretext_neck.' + part] = torch.randn(64)
-    sd['mask_token'] = torch.randn(1, 1, 64)
+    sd = OfficialCAE(copy.deepcopy(encoder), current).state_dict()
     torch.save({'model': sd, 'epoch': 799}, path)
     return sd
 
 
-def test_official_cae_file_gives_the_encoder_features(tmp_path):
+@pytest.mark.parametrize('current', [True, False], ids=['current', 'earlier'])
+def test_official_cae_file_gives_the_encoder_features(current, tmp_path):
     ref = timm_cae_encoder()
     path = str(tmp_path / 'cae_base_800e_checkpoint-799.pth')
-    official_cae_file(path, ref.state_dict())
+    sd = official_cae_file(path, ref, current)
     converted = to_mmmim(read_checkpoint(path))
     assert converted.src_format == 'cae'
     assert set(converted.state_dict) == {'backbone.' + k for k in ref.state_dict()}
     reasons = dict(converted.dropped)
-    assert 'stop-gradient copy' in reasons['teacher.blocks.0.attn.qkv.weight']
-    assert 'regressor and decoder' in reasons['pretext_neck.decoder_blocks.0.attn.qkv.weight']
+    assert set(reasons) == {k for k in sd if not k.startswith('encoder.')}
+    target = 'alignment_encoder' if current else 'teacher'
+    assert 'stop-gradient copy' in reasons[f'{target}.blocks.0.attn.qkv.weight']
+    proj = 'encoder_to_regresser' if current else 'encoder_to_decoder'
+    assert 'projection' in reasons[f'{proj}_norm.weight']
     assert 'query token' in reasons['mask_token']
     model = ViT(arch=TINY, img_size=32, patch_size=8, pos_embed='sincos', qv_bias=True,
                 layer_scale_init_value=0.1, out_type='raw',
@@ -328,8 +446,7 @@ def test_official_cae_file_gives_the_encoder_features(tmp_path):
 
 
 def test_cae_layout_errors_name_the_key(tmp_path):
-    sd = official_cae_file(str(tmp_path / 'cae.pth'), timm_cae_encoder().state_dict(),
-                           teacher=False)
+    sd = official_cae_file(str(tmp_path / 'cae.pth'), timm_cae_encoder())
     with pytest.raises(KeyError, match='quantize.embedding.weight'):
         to_mmmim(dict(sd, **{'quantize.embedding.weight': torch.zeros(8, 4)}))
     with pytest.raises(KeyError, match='encoder.extra_scale'):

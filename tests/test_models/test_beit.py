@@ -103,32 +103,47 @@ def tiny_beitv2(vocab=32):
                          qv_bias=True, out_type='raw')))
 
 
+def timm_beit(depth):
+    return timm.models.beit.Beit(img_size=32, patch_size=8, embed_dim=64, depth=depth, num_heads=4,
+                                 num_classes=0, global_pool='', use_fc_norm=False, init_values=0.1,
+                                 use_abs_pos_emb=False, use_shared_rel_pos_bias=True).eval()
+
+
 def test_beitv2_loss_equals_the_written_out_official_forward():
+    """The official VisionTransformerForMaskedImageModelingCLS forward, written out on timm's
+    BEiT blocks loaded with the same weights: MIM and CLS-MIM losses on masked positions."""
     torch.manual_seed(0)
     model = tiny_beitv2()
     imgs = torch.randn(2, 3, 32, 32)
     mask = random_mask()
     samples = [BaseDataElement(mask=m.view(4, 4)) for m in mask]
     view = torch.rand(2, 3, 32, 32) * 2 - 1
-    out = model.loss([imgs, view], samples)
     with torch.no_grad():
-        bb = model.backbone
+        model.backbone.rel_pos_bias.relative_position_bias_table.normal_(0, 0.5)
         labels = model.tokenizer.get_codebook_indices(view)[mask]
-        t = bb.patch_embed(imgs)[0]
+    out = model.loss([imgs, view], samples)
+    bb, neck = timm_beit(3), timm_beit(2)
+    own = model.backbone.state_dict()
+    bb.load_state_dict({k: v for k, v in own.items() if k != 'mask_token'})
+    neck.load_state_dict({'blocks.' + k[len('cls_pt_layers.'):]: v
+                          for k, v in model.neck.state_dict().items()}, strict=False)
+    with torch.no_grad():
         w = mask.unsqueeze(-1).float()
-        t = torch.cat([bb.cls_token.expand(2, -1, -1), t * (1 - w) + bb.mask_token * w], dim=1)
-        rel = bb.rel_pos_bias((4, 4))
+        x = bb.patch_embed(imgs) * (1 - w) + own['mask_token'] * w
+        x = torch.cat([bb.cls_token.expand(2, -1, -1), x], dim=1)
+        rel = bb.rel_pos_bias()
         for i, blk in enumerate(bb.blocks):
-            t = blk(t, rel, (4, 4))
+            x = blk(x, shared_rel_pos_bias=rel)
             if i + 1 == 2:  # early_layers
-                early = t[:, 1:]
-        cls_pt = torch.cat([t[:, :1], early], dim=1)
-        for blk in model.neck.cls_pt_layers:
-            cls_pt = blk(cls_pt, rel, (4, 4))
-        loss_1 = F.cross_entropy(model.head(bb.norm(t)[:, 1:][mask]), labels)
+                early = x[:, 1:]
+        cls_pt = torch.cat([x[:, :1], early], dim=1)
+        for blk in neck.blocks:
+            cls_pt = blk(cls_pt, shared_rel_pos_bias=rel)
+        loss_1 = F.cross_entropy(model.head(bb.norm(x)[:, 1:][mask]), labels)
         loss_2 = F.cross_entropy(model.head(bb.norm(cls_pt)[:, 1:][mask]), labels)
-    torch.testing.assert_close(out['loss_mim'], loss_1)
-    torch.testing.assert_close(out['loss_cls_pt'], loss_2)
+        assert torch.equal(model.tokenizer.get_codebook_indices(view)[mask], labels)
+    torch.testing.assert_close(out['loss_mim'], loss_1, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out['loss_cls_pt'], loss_2, rtol=1e-5, atol=1e-5)
 
 
 def test_beitv2_checks_the_early_layer():

@@ -112,3 +112,21 @@ def test_unequal_mask_counts_are_refused():
     samples = [BaseDataElement(mask=m.view(4, 4)) for m in mask]
     with pytest.raises(ValueError, match='same number of masked patches'):
         model.loss([torch.randn(2, 3, 32, 32), torch.rand(2, 3, 32, 32)], samples)
+
+
+def test_official_initialisation_truncates_at_one_std():
+    """CAE's trunc_normal_ cuts at +-std: patch projection, class token, mask token; zero bias."""
+    torch.manual_seed(0)
+    model = CAE(
+        backbone=dict(type='CAEViT', arch=dict(TINY, embed_dim=256), img_size=32, patch_size=8),
+        neck=dict(type='CAENeck', embed_dim=256, num_heads=4, regressor_depth=1, decoder_depth=1),
+        head=dict(type='TokenPredictionHead', embed_dim=256, vocab_size=32),
+        tokenizer=dict(type='DALLEEncoder', n_hid=8, vocab_size=32))
+    proj = model.backbone.patch_embed.proj
+    for t in (proj.weight, model.backbone.cls_token, model.neck.mask_token):
+        assert t.abs().max() <= 0.02
+    # normal(0.02) truncated at one std has std 0.02 * 0.538
+    assert abs(proj.weight.std().item() / 0.02 - 0.538) < 0.02
+    assert torch.equal(proj.bias, torch.zeros_like(proj.bias))
+    qkv = model.backbone.blocks[0].attn.qkv.weight  # xavier-uniform: bound sqrt(6 / (fan_in + fan_out))
+    assert qkv.abs().max() <= (6 / (256 + 768))**0.5 and qkv.abs().max() > 0.9 * (6 / 1024)**0.5

@@ -170,17 +170,30 @@ def test_bad_options_are_named():
 
 
 @pytest.mark.parametrize('mode', ['shared', 'per_layer'])
-def test_relative_position_bias_at_other_input_sizes(mode):
+def test_relative_position_bias_at_other_input_sizes_matches_timm(mode):
+    """At a 6x3 grid the 4x4 tables are resized on the fly as timm resizes them on load."""
+    from timm.layers import resize_rel_pos_bias_table
+    torch.manual_seed(0)
     model = ViT(arch=TINY, img_size=32, patch_size=8, pos_embed=None, qv_bias=True,
-                rel_pos_bias=mode, out_type='featmap').eval()
+                rel_pos_bias=mode, layer_scale_init_value=0.1, out_type='raw').eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 48, 24))[0].shape == (1, 64, 6, 3)
-        # at the training size the table is used as it is
-        x = torch.randn(1, 3, 32, 32)
-        table = (model.rel_pos_bias if mode == 'shared' else model.blocks[0].attn)
-        before = model(x)[0]
-        table.relative_position_bias_table.add_(1.0)
-        assert max_diff(model(x)[0], before) > 0
+        for name, p in model.named_parameters():
+            if name.endswith('relative_position_bias_table'):
+                p.normal_(0, 0.5)  # tables that the softmax can see
+    ref = timm.models.beit.Beit(
+        img_size=(48, 24), patch_size=8, embed_dim=64, depth=3, num_heads=4, num_classes=0,
+        global_pool='', use_fc_norm=False, init_values=0.1, use_abs_pos_emb=False,
+        use_rel_pos_bias=mode == 'per_layer', use_shared_rel_pos_bias=mode == 'shared').eval()
+    target = ref.state_dict()
+    sd = {}
+    for k, v in model.state_dict().items():
+        if k.endswith('relative_position_bias_table'):
+            v = resize_rel_pos_bias_table(v, (6, 3), target[k].shape, old_window_size=(4, 4))
+        sd[k] = v
+    ref.load_state_dict({**{k: v for k, v in target.items() if k.endswith('_index')}, **sd})
+    x = torch.randn(2, 3, 48, 24)
+    with torch.no_grad():
+        assert max_diff(model(x)[0], ref.forward_features(x)) <= 1e-5
 
 
 def test_frozen_stages_freeze_and_stay_in_eval():

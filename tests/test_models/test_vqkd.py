@@ -1,7 +1,9 @@
 """VQ-KD: quantizer lookup and EMA update against written-out references, training, loading."""
 import pytest
+import timm
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mmmim.models.tokenizers import VQKD, NormEMAVectorQuantizer
 
@@ -89,17 +91,66 @@ def test_training_steps_lower_the_loss_and_report_codebook_usage():
     assert not any(p.grad is not None for p in model.teacher_model.parameters())
 
 
+def official_vit(**kwargs):
+    """BEiT v2's ``VisionTransformer`` as VQ-KD builds it (q / v biases, absolute positions,
+    mean-pooling ``fc_norm`` and no final ``norm``), as timm's Beit, with random weights."""
+    vit = timm.models.beit.Beit(embed_dim=32, depth=1, num_heads=2, mlp_ratio=2.0, num_classes=0,
+                                use_abs_pos_emb=True, use_rel_pos_bias=False, global_pool='avg',
+                                use_fc_norm=True, **kwargs)
+    with torch.no_grad():
+        for p in vit.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return vit
+
+
+class OfficialVQKD(nn.Module):
+    """The official VQ-KD module tree (beit2 ``modeling_vqkd.py``) and its tokenizer path,
+    written out: encoder -> encode_task_layer -> l2-normalised nearest code."""
+
+    def __init__(self, num_tokens=16, dim=8):
+        super().__init__()
+        self.encoder = official_vit(img_size=32, patch_size=8)
+        self.decoder = official_vit(img_size=4, patch_size=1, in_chans=dim)
+        self.quantize = nn.Module()
+        self.quantize.embedding = nn.Module()
+        codes = F.normalize(torch.randn(num_tokens, dim), dim=-1)
+        self.quantize.embedding.weight = nn.Parameter(codes, requires_grad=False)
+        self.quantize.embedding.cluster_size = nn.Parameter(torch.rand(num_tokens), requires_grad=False)
+        self.quantize.embedding.embed_avg = nn.Parameter(codes.clone(), requires_grad=False)
+        self.quantize.embedding.register_buffer('initted', torch.tensor([1.0]))
+        self.quantize.register_buffer('cluster_size', torch.rand(num_tokens))
+        self.encode_task_layer = nn.Sequential(nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, dim))
+        self.decode_task_layer = nn.Sequential(nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 24))
+
+    def get_codebook_indices(self, x):
+        feats = self.encoder.fc_norm(self.encoder.forward_features(x)[:, 1:])  # patch tokens
+        z = F.normalize(self.encode_task_layer(feats), dim=-1)  # [B, L, D]
+        w = self.quantize.embedding.weight
+        d = z.pow(2).sum(-1, keepdim=True) + w.pow(2).sum(1) - 2 * z @ w.t()
+        return d.argmin(-1)
+
+    def decode(self, z_q):
+        grid = z_q.transpose(1, 2).reshape(z_q.shape[0], -1, 4, 4)
+        return self.decode_task_layer(self.decoder.fc_norm(self.decoder.forward_features(grid)[:, 1:]))
+
+
 def test_official_layout_loads_as_a_tokenizer_without_teacher(tmp_path):
     torch.manual_seed(0)
-    trained = tiny_vqkd(kmeans_init=False).eval()
-    sd = {k.replace('encoder.norm.', 'encoder.fc_norm.').replace('decoder.norm.', 'decoder.fc_norm.'): v
-          for k, v in trained.state_dict().items()}
+    official = OfficialVQKD().eval()
+    sd = dict(official.state_dict())
+    sd.update({'teacher_model.blocks.0.norm1.weight': torch.ones(24)})  # dropped: no teacher built
     torch.save({'model': sd}, tmp_path / 'vqkd.pth')
     tok = tiny_vqkd(teacher=False, init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'vqkd.pth')))
     tok.init_weights()
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    assert torch.equal(tok.get_codebook_indices(x), trained.get_codebook_indices(x))
-    assert tok.get_codebook_indices(x).shape == (2, 16)
+    tok.eval()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ids = tok.get_codebook_indices(x)
+        assert torch.equal(ids, official.get_codebook_indices(x))
+        assert len(ids.unique()) > 3  # the tokens are not trivially constant
+        z_q = F.embedding(ids, official.quantize.embedding.weight)
+        assert (tok.decode(z_q) - official.decode(z_q)).abs().max() <= 1e-5
+    assert ids.shape == (4, 16)
 
 
 def test_teacher_sees_its_own_normalisation():
@@ -126,3 +177,20 @@ def test_files_with_and_without_the_scaling_layer_both_load(tmp_path):
     tok = tiny_vqkd(teacher=False, init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'bad.pth')))
     with pytest.raises(KeyError, match='encoder.extra'):
         tok.init_weights()
+
+
+def test_official_init_rescales_block_outputs():
+    """fix_init_weight: block i's attn.proj and mlp.fc2 start at std 0.02 / sqrt(2 (i + 1))."""
+    torch.manual_seed(0)
+    wide = dict(embed_dim=256, depth=3, num_heads=4, mlp_ratio=2.0)
+    model = VQKD(
+        encoder=dict(type='ViT', arch=wide, img_size=32, patch_size=8, qv_bias=True, out_type='raw'),
+        decoder=dict(type='ViT', arch=wide, img_size=4, patch_size=1, in_channels=8, qv_bias=True,
+                     out_type='raw'),
+        num_tokens=16, codebook_dim=8, teacher_dim=24)
+    for vit in (model.encoder, model.decoder):
+        for i, blk in enumerate(vit.blocks):
+            expected = 0.02 / (2 * (i + 1))**0.5
+            for w in (blk.attn.proj.weight, blk.mlp.fc2.weight):
+                assert abs(w.std().item() / expected - 1) < 0.05, (i, w.std().item())
+            assert abs(blk.attn.qkv.weight.std().item() / 0.02 - 1) < 0.05

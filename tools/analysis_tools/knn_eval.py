@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mmmim.apis import init_model, knn_classify, read_image, topk_accuracy
+from mmmim.utils import Progress
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -35,17 +36,20 @@ def list_split(root: str, split: str, classes=None):
 
 
 @torch.no_grad()
-def embed(model, items, feature: str, batch_size: int = 64) -> torch.Tensor:
+def embed(model, items, feature: str, split: str, batch_size: int = 64) -> torch.Tensor:
     pre = model.data_preprocessor
     size = model.backbone.img_size[0]
     feats = []
-    for start in range(0, len(items), batch_size):
-        imgs = np.stack([read_image(path, size) for path, _ in items[start:start + batch_size]])
-        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().to(pre.mean.device)
-        out = model.backbone((x - pre.mean) / pre.std)[-1]
-        if out.ndim == 3:  # tokens [B, 1 + L, C]
-            out = out[:, 0] if feature == 'cls' else out[:, 1:].mean(dim=1)
-        feats.append(out.flatten(1).cpu())
+    with Progress(len(items), f'embedding {split}', 'images') as progress:
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            imgs = np.stack([read_image(path, size) for path, _ in batch])
+            x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().to(pre.mean.device)
+            out = model.backbone((x - pre.mean) / pre.std)[-1]
+            if out.ndim == 3:  # tokens [B, 1 + L, C]
+                out = out[:, 0] if feature == 'cls' else out[:, 1:].mean(dim=1)
+            feats.append(out.flatten(1).cpu())
+            progress.update(len(batch))
     return torch.cat(feats)
 
 
@@ -64,8 +68,8 @@ def main(argv=None):
     model = init_model(args.config, args.checkpoint, args.device)
     train, classes = list_split(args.data_root, 'train')
     val, _ = list_split(args.data_root, 'val', classes)
-    train_feats = embed(model, train, args.feature)
-    val_feats = embed(model, val, args.feature)
+    train_feats = embed(model, train, args.feature, 'train')
+    val_feats = embed(model, val, args.feature, 'val')
     scores = knn_classify(train_feats, torch.tensor([y for _, y in train]), val_feats,
                           len(classes), args.k, args.temperature)
     topk = (1, 5) if len(classes) > 5 else (1, )

@@ -1,6 +1,8 @@
 # The MAE recipe: AdamW (0.9, 0.95), base lr 1.5e-4 per 256 images at an
-# effective batch of 4096, weight decay 0.05 except norms, biases, position
-# embeddings and tokens; 40 linear warm-up epochs then cosine to 0.
+# effective batch of 4096, weight decay 0.05 except 1-D parameters (norms,
+# biases) as the official main_pretrain.py (timm's add_weight_decay with no
+# skip list: cls_token and mask_token are decayed; the sin-cos tables are
+# fixed); 40 linear warm-up epochs then cosine to 0.
 # Derived configs set `max_epochs` and `param_scheduler[1]` for their length.
 max_epochs = 400
 warmup_epochs = 40
@@ -8,14 +10,7 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     dtype='bfloat16',
     optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        custom_keys={
-            'pos_embed': dict(decay_mult=0.0),
-            'mask_token': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-        }))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs,

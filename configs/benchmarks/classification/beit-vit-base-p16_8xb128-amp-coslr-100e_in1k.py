@@ -11,9 +11,7 @@
 # position embedding, mean pooling + fc_norm.
 # Reported top-1: 83.7 (official README, from this checkpoint); the paper
 # reports 83.2 for BEiT-B pretrained on ImageNet-1k only.
-# Differences: the official optimizer also decays the relative position
-# tables (mmmim's layer-decay constructor exempts them); its fp16 is apex /
-# DeepSpeed, here bf16 AMP.
+# Differences: its fp16 is apex / DeepSpeed, here bf16 AMP.
 _base_ = ['_base_/imagenet_finetune.py', '_base_/default_runtime.py']
 inception_mean = [127.5, 127.5, 127.5]
 inception_std = [127.5, 127.5, 127.5]

@@ -13,8 +13,7 @@
 # Reported top-1: 85.5 (official README and paper, ViT-B 1600 epochs).
 # Not verified: the warm-up length; the README command (20 epochs) is written
 # for the intermediate-fine-tuned checkpoint and names no other value for
-# pretrained ones. Differences: the official optimizer also decays the
-# relative position tables; its fp16 is DeepSpeed, here bf16 AMP.
+# pretrained ones. Differences: its fp16 is DeepSpeed, here bf16 AMP.
 _base_ = ['_base_/imagenet_finetune.py', '_base_/default_runtime.py']
 model = dict(
     type='ImageClassifier',

@@ -14,9 +14,7 @@
 # Not verified: the checkpoint name (the released files are on a shared
 # drive; this is the name the official pretraining script writes for
 # cae_base_800e). Differences: the official fine-tuning initialises fc_norm
-# from the encoder's final norm (here it starts fresh) and its new relative
-# position tables at zero (here truncated normal 0.02); its optimizer also
-# decays the relative position tables. The sin-cos table is kept as loaded at
+# from the encoder's final norm (here it starts fresh). The sin-cos table is kept as loaded at
 # 224 px; at another input size mmmim regenerates its own layout (x and y
 # halves swapped relative to CAE's), so evaluate at the training size.
 _base_ = ['_base_/imagenet_finetune.py', '_base_/default_runtime.py']

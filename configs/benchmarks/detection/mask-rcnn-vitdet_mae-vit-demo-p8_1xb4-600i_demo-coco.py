@@ -2,7 +2,11 @@
 # data/demo_coco --layout coco), backbone from the demo MAE
 # (work_dirs/mae_demo/epoch_80.pth): 128x128 inputs, 8x8 patches, 6x6-patch
 # windows (the 16x16 grid is padded to 18x18) in blocks 0 and 2, global
-# attention in 1 and 3; narrow heads; 600 CPU iterations at lr 1e-3.
+# attention in 1 and 3, decomposed relative positions as in the MAE ViTDet
+# configs; narrow heads; 600 CPU iterations at lr 1e-3. The demo recipe puts
+# BatchNorm in the pyramid (norm='BN'): with the published LayerNorms this
+# tiny backbone hardly learns in 600 iterations (bbox AP 1.3), with BatchNorm
+# it does (44.0); see docs/detection.md. The ImageNet-size configs keep 'LN'.
 _base_ = [
     '_base_/mask-rcnn_vitdet-base.py', '_base_/coco_instance_lsj-1024.py',
     '_base_/schedule_lsj-100e.py', '_base_/default_runtime.py'
@@ -20,7 +24,7 @@ model = dict(
         window_size=6,
         window_block_indexes=[0, 2],
         init_cfg=dict(type='Pretrained', checkpoint='work_dirs/mae_demo/epoch_80.pth')),
-    neck=dict(in_channels=128, out_channels=64),
+    neck=dict(in_channels=128, out_channels=64, norm='BN'),
     rpn_head=dict(in_channels=64, feat_channels=64, anchor_generator=dict(strides=strides + [32])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=64, featmap_strides=strides),

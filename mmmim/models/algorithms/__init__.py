@@ -4,3 +4,6 @@ from .cae import CAE
 from .mae import MAE
 
 __all__ = ['BaseMIM', 'BEiT', 'BEiTv2', 'CAE', 'MAE']
+from .rar import RAR
+
+__all__ += ['RAR']

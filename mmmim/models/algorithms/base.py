@@ -1,14 +1,20 @@
 """What every masked-image-modeling algorithm shares: building, mode dispatch, features."""
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
+from torch import nn
 
 from mmmim.registry import MODELS
+from ..layers import freeze
 
 
 class BaseMIM(BaseModel):
     """A backbone plus whatever the method adds; subclasses implement ``loss``.
+
+    Networks that produce targets (tokenizers, teachers) are built with
+    :meth:`build_target`: they have no trainable parameters and stay in eval
+    mode whatever mode the algorithm is put in.
 
     Args:
         backbone: The encoder config (a ViT variant).
@@ -22,6 +28,20 @@ class BaseMIM(BaseModel):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        self._target_names: Tuple[str, ...] = ()
+
+    def build_target(self, name: str, cfg: dict) -> nn.Module:
+        """Build the target network ``cfg`` as attribute ``name``: frozen, in eval mode."""
+        net = freeze(MODELS.build(cfg))
+        setattr(self, name, net)
+        self._target_names += (name, )
+        return net
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self._target_names:
+            getattr(self, name).eval()
+        return self
 
     @staticmethod
     def _images(inputs: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:

@@ -18,7 +18,7 @@ class BEiT(BaseMIM):
     Args:
         backbone: ``BEiTViT`` config.
         head: ``TokenPredictionHead`` config.
-        tokenizer: Frozen tokenizer config (``DALLEEncoder`` with its weights).
+        tokenizer: Tokenizer config (``DALLEEncoder`` with its weights); built frozen.
         data_preprocessor: Normalisation of the two views.
         init_cfg: MMEngine init config.
     """
@@ -31,10 +31,10 @@ class BEiT(BaseMIM):
                  init_cfg: Optional[dict] = None):
         super().__init__(backbone, data_preprocessor, init_cfg)
         self.head = MODELS.build(head)
-        self.tokenizer = MODELS.build(tokenizer)
+        self.build_target('tokenizer', tokenizer)
 
     def targets(self, inputs) -> torch.Tensor:
-        """Visual tokens ``[B, L]`` of the tokenizer view."""
+        """Visual tokens ``[B, L]`` of the tokenizer view (fp32, outside autocast)."""
         return self.tokenizer.get_codebook_indices(inputs[1])
 
     def loss(self, inputs, data_samples=None) -> Dict[str, torch.Tensor]:
@@ -61,7 +61,8 @@ class BEiTv2(BEiT):
         backbone: ``BEiTViT`` config with two ``out_indices``.
         neck: ``BEiTV2Neck`` config.
         head: ``TokenPredictionHead`` config (shared by both branches).
-        tokenizer: Frozen ``VQKD`` config with its weights.
+        tokenizer: ``VQKD`` config with its weights; built frozen, so its EMA
+            codebook never moves.
         data_preprocessor: Normalisation of the two views (tokenizer view to [-1, 1]).
         init_cfg: MMEngine init config.
     """

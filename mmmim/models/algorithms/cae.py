@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmmim.registry import MODELS
+from ..layers import eval_mode
 from .base import BaseMIM
 
 
@@ -19,13 +20,14 @@ class CAE(BaseMIM):
     encoder itself, run without gradients on the masked patches with the
     current weights (stop-gradient weight sharing, the paper's choice and
     the current official code; no momentum, no second copy of the weights).
-    Stochastic depth stays active in that pass, as in the official code.
+    That pass runs in eval mode: a target network is frozen and in eval mode
+    (the official copy runs in the model's train mode, with stochastic depth).
 
     Args:
         backbone: ``CAEViT`` config.
         neck: ``CAENeck`` config (regressor and decoder).
         head: ``TokenPredictionHead`` config.
-        tokenizer: Frozen ``DALLEEncoder`` config with its weights.
+        tokenizer: ``DALLEEncoder`` config with its weights; built frozen.
         align_weight: Weight of the alignment loss (2).
         data_preprocessor: Normalisation of the two views.
         init_cfg: MMEngine init config.
@@ -43,8 +45,18 @@ class CAE(BaseMIM):
         self.neck = MODELS.build(neck)
         self.head = MODELS.build(head)
         nn.init.xavier_uniform_(self.head.lm_head.weight)  # CAE: every linear layer xavier
-        self.tokenizer = MODELS.build(tokenizer)
+        self.build_target('tokenizer', tokenizer)
         self.align_weight = align_weight
+
+    @torch.no_grad()
+    def target_latents(self, imgs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The target encoder's latents of the masked patches ``[B, Nm, C]``.
+
+        The encoder itself with its current weights, without gradients and in
+        eval mode (no stochastic depth), whatever the algorithm's mode.
+        """
+        with eval_mode(self.backbone):
+            return self.backbone.forward_subset(imgs, mask)[:, self.backbone.num_extra_tokens:]
 
     def loss(self, inputs, data_samples=None) -> Dict[str, torch.Tensor]:
         imgs, token_view = inputs
@@ -57,8 +69,7 @@ class CAE(BaseMIM):
         target = self._check_tokens(self.tokenizer.get_codebook_indices(token_view), mask)  # [B, L]
         n = self.backbone.num_extra_tokens
         latent_visible = self.backbone.forward_subset(imgs, ~mask)[:, n:]  # [B, Nv, C]
-        with torch.no_grad():
-            latent_target = self.backbone.forward_subset(imgs, mask)[:, n:]  # [B, Nm, C]
+        latent_target = self.target_latents(imgs, mask)  # [B, Nm, C]
         grid = (imgs.shape[-2] // self.backbone.patch_size, imgs.shape[-1] // self.backbone.patch_size)
         pos = self.backbone.pos_embed_for(grid)[:, n:].expand(B, -1, -1)  # [B, L, C]
         C = pos.shape[-1]

@@ -14,7 +14,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmmim.registry import MODELS
-from ..layers import Block, RelativePositionBias, resize_pos_embed, sincos_2d
+from ..layers import (Block, RelativePositionBias, rescale_block_outputs, resize_pos_embed,
+                      sincos_2d, trunc_normal_one_std)
 
 ARCHS = {
     'tiny': dict(embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0),
@@ -64,6 +65,10 @@ class ViT(BaseModule):
         qv_bias: BEiT's q / v biases instead (no key bias).
         rel_pos_bias: ``None``, ``'shared'`` (one table, BEiT pretraining) or
             ``'per_layer'`` (one table per block, BEiT fine-tuning).
+        use_rel_pos: ViTDet's decomposed relative positions instead
+            (``blocks.N.attn.rel_pos_h`` / ``rel_pos_w``, query-dependent,
+            zero-initialised), sized for the window in windowed blocks and
+            for the patch grid in global blocks. Needs ``with_cls_token=False``.
         layer_scale_init_value: Initial layer scale; 0 disables it.
         drop_rate: Dropout after position embedding and in blocks.
         attn_drop_rate: Dropout on attention weights.
@@ -81,11 +86,11 @@ class ViT(BaseModule):
             ``window_block_indexes`` blocks (ViTDet: 14). A grid that is not
             a multiple of it is zero-padded for those blocks.
         window_block_indexes: Blocks that attend within windows (negative
-            counts back); the others attend globally. Their per-layer
-            relative position tables are built for the window. Windows have
-            no place for a class token: set ``with_cls_token=False`` (a
-            checkpoint's class token and its ``pos_embed`` entry are then
-            dropped on load).
+            counts back); the others attend globally. Their relative
+            position tables (per-layer or decomposed) are built for the
+            window. Windows have no place for a class token: set
+            ``with_cls_token=False`` (a checkpoint's class token and its
+            ``pos_embed`` entry are then dropped on load).
         frozen_stages: Freeze the embeddings and the first ``frozen_stages``
             blocks (``depth`` also freezes the final norm): no gradients,
             always in eval mode. -1 freezes nothing (linear probing: depth).
@@ -105,6 +110,7 @@ class ViT(BaseModule):
                  qkv_bias: bool = True,
                  qv_bias: bool = False,
                  rel_pos_bias: Optional[str] = None,
+                 use_rel_pos: bool = False,
                  layer_scale_init_value: float = 0.0,
                  drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0,
@@ -130,6 +136,12 @@ class ViT(BaseModule):
             raise ValueError(f"pos_embed must be 'learned', 'sincos' or None, got {pos_embed!r}")
         if rel_pos_bias not in (None, 'shared', 'per_layer'):
             raise ValueError(f"rel_pos_bias must be None, 'shared' or 'per_layer', got {rel_pos_bias!r}")
+        if use_rel_pos and rel_pos_bias is not None:
+            raise ValueError(f'use_rel_pos (decomposed, ViTDet) and rel_pos_bias={rel_pos_bias!r} '
+                             '(BEiT tables) are two kinds of relative position; choose one')
+        if use_rel_pos and with_cls_token:
+            raise ValueError('decomposed relative positions (use_rel_pos) cover patch tokens only; '
+                             'set with_cls_token=False (as ViTDet does)')
         if out_type not in OUT_TYPES:
             raise ValueError(f'out_type must be one of {OUT_TYPES}, got {out_type!r}')
         if out_type == 'cls_token' and not with_cls_token:
@@ -178,7 +190,8 @@ class ViT(BaseModule):
         self.blocks = nn.ModuleList([
             Block(C, self.num_heads, arch.get('mlp_ratio', 4.0), qkv_bias, qv_bias,
                   ((ws, ws) if ws else self.grid_size) if rel_pos_bias == 'per_layer' else None,
-                  layer_scale_init_value, drop_rate, attn_drop_rate, dpr[i], norm_eps, ws)
+                  layer_scale_init_value, drop_rate, attn_drop_rate, dpr[i], norm_eps, ws,
+                  ((ws, ws) if ws else self.grid_size) if use_rel_pos else None)
             for i, ws in enumerate(windows)
         ])
         self.norm = nn.LayerNorm(C, eps=norm_eps) if self.final_norm else None
@@ -213,7 +226,11 @@ class ViT(BaseModule):
 
     # ------------------------------------------------------------------ init
     def _init_vit_weights(self):
-        """timm's ViT init: truncated normal(0.02) for linear layers and tokens."""
+        """timm's ViT init: truncated normal(0.02) for linear layers and tokens.
+
+        Relative position tables (BEiT's and the decomposed ones) stay at
+        zero, as in BEiT, timm and ViTDet (``rel_pos_zero_init``).
+        """
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -226,9 +243,6 @@ class ViT(BaseModule):
             nn.init.trunc_normal_(self.cls_token, std=0.02)
         if self.pos_embed_type == 'learned':
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        for name, p in self.named_parameters():
-            if name.endswith('relative_position_bias_table'):
-                nn.init.trunc_normal_(p, std=0.02)
 
     def init_weights(self):
         """Load ``init_cfg``'s pretrained checkpoint in any supported layout."""
@@ -308,13 +322,14 @@ class ViT(BaseModule):
         """Layer id of a parameter for layer-wise lr decay, and the layer count.
 
         Embeddings and tokens are layer 0, block ``i`` is layer ``i + 1``, and
-        everything after the blocks (norms, heads) is layer ``depth + 1``.
+        everything after the blocks (norms, heads) and the shared relative
+        position table are layer ``depth + 1`` (BEiT's ``get_num_layer_for_vit``).
         """
         num_layers = self.depth + 2
         if not param_name.startswith(prefix):
             return num_layers - 1, num_layers  # not a backbone parameter (head, neck)
         name = param_name[len(prefix):]
-        if name.startswith(('cls_token', 'pos_embed', 'patch_embed', 'mask_token', 'rel_pos_bias')):
+        if name.startswith(('cls_token', 'pos_embed', 'patch_embed', 'mask_token')):
             return 0, num_layers
         if name.startswith('blocks.'):
             return int(name.split('.')[1]) + 1, num_layers
@@ -452,10 +467,7 @@ class BEiTViT(ViT):
                     nn.init.zeros_(m.bias)
         for token in (self.cls_token, self.mask_token):
             trunc_normal_one_std(token)
-        with torch.no_grad():
-            for i, blk in enumerate(self.blocks):
-                blk.attn.proj.weight.div_(math.sqrt(2.0 * (i + 1)))
-                blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
+        rescale_block_outputs(self.blocks)
 
     def forward_masked(self, imgs: torch.Tensor, mask: torch.Tensor,
                        final_norm: bool = True) -> Tuple[torch.Tensor, ...]:
@@ -484,8 +496,9 @@ class CAEViT(ViT):
 
     Defaults follow the official encoder: fixed 2D sin-cos position
     embedding with a zero class-token row, q / v biases, layer scale 0.1 (use
-    1e-5 for ViT-L), no relative position bias, xavier-uniform linear layers
-    and normal(0.02) patch projection and class token. The official code
+    1e-5 for ViT-L), no relative position bias, xavier-uniform linear layers,
+    and normal(0.02) truncated at one std for the patch projection (zero
+    bias) and the class token. The official code
     puts the row coordinate in the first half of the sin-cos channels, this
     table (MAE's) the column one: a fixed channel permutation, equivalent
     when training from scratch; official files carry their own table.
@@ -503,8 +516,9 @@ class CAEViT(ViT):
                          layer_scale_init_value=layer_scale_init_value, out_type=out_type,
                          **kwargs)
         init_mae_weights(self)
-        nn.init.trunc_normal_(self.patch_embed.proj.weight, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        trunc_normal_one_std(self.patch_embed.proj.weight)
+        nn.init.zeros_(self.patch_embed.proj.bias)
+        trunc_normal_one_std(self.cls_token)
 
     def forward_subset(self, imgs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Encode the patches where ``keep`` ``[B, L]`` is True (the same count per image).
@@ -520,19 +534,3 @@ class CAEViT(ViT):
         for _, x in self.forward_blocks(x, grid):
             pass
         return x
-
-
-def trunc_normal_one_std(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
-    """BEiT's initialisation: normal(0, std) truncated at +-std, by redrawing what falls outside.
-
-    (``nn.init.trunc_normal_`` gives the same distribution, about 10x slower on CPU
-    at bounds this tight.)
-    """
-    with torch.no_grad():
-        flat = tensor.view(-1).normal_(0, std)
-        redraw = (flat.abs() > std).nonzero().squeeze(1)
-        while redraw.numel():
-            values = flat.new_empty(redraw.numel()).normal_(0, std)
-            flat[redraw] = values
-            redraw = redraw[values.abs() > std]
-    return tensor

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decomposed_rel_pos import decomposed_rel_pos_bias
 from .drop_path import DropPath
 from .rel_pos_bias import bias_for_grid, num_relative_distances
 from .window import window_partition, window_unpartition
@@ -21,6 +22,9 @@ class Attention(nn.Module):
         window: Patch grid of a per-layer relative position bias table, if any.
         attn_drop: Dropout on attention weights.
         proj_drop: Dropout after the output projection.
+        rel_pos_size: Patch grid ``(h, w)`` of ViTDet's decomposed relative
+            positions ``rel_pos_h`` ``[2h-1, head_dim]`` / ``rel_pos_w``
+            ``[2w-1, head_dim]`` (zero-initialised), if any.
     """
 
     def __init__(self,
@@ -30,7 +34,8 @@ class Attention(nn.Module):
                  qv_bias: bool = False,
                  window: Optional[Tuple[int, int]] = None,
                  attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
+                 proj_drop: float = 0.0,
+                 rel_pos_size: Optional[Tuple[int, int]] = None):
         super().__init__()
         assert dim % num_heads == 0, f'dim {dim} is not divisible by num_heads {num_heads}'
         self.num_heads = num_heads
@@ -47,6 +52,13 @@ class Attention(nn.Module):
             self._index = {}
         else:
             self.relative_position_bias_table = None
+        self.rel_pos_size = None if rel_pos_size is None else tuple(rel_pos_size)
+        if rel_pos_size is not None:
+            head_dim = dim // num_heads
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * rel_pos_size[0] - 1, head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * rel_pos_size[1] - 1, head_dim))
+        else:
+            self.rel_pos_h = self.rel_pos_w = None
         self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
@@ -54,10 +66,12 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, rel_pos_bias: Optional[torch.Tensor] = None,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """``x``: ``[B, N, C]``; ``rel_pos_bias``: shared ``[heads, N, N]`` or None;
-        ``grid``: the patch grid of ``x`` (needed with a per-layer table).
+        ``grid``: the patch grid of ``x`` (needed with a per-layer table or
+        decomposed relative positions, whose tables are resized to it).
 
         Tokens without a class token (``N = h*w``) use the bias without its
-        class-token row and column."""
+        class-token row and column. Decomposed relative positions need
+        ``N = h*w``."""
         B, N, C = x.shape
         bias = self.qkv.bias
         if self.q_bias is not None:
@@ -70,7 +84,12 @@ class Attention(nn.Module):
             rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
         if rel_pos_bias is not None and rel_pos_bias.shape[-1] == N + 1:
             rel_pos_bias = rel_pos_bias[:, 1:, 1:]  # [heads, N, N], no class token
-        mask = None if rel_pos_bias is None else rel_pos_bias.unsqueeze(0).to(q.dtype)
+        mask = None if rel_pos_bias is None else rel_pos_bias.unsqueeze(0)  # [1, heads, N, N]
+        if self.rel_pos_h is not None:
+            decomposed = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
+                                                 grid or self.rel_pos_size)  # [B, heads, N, N]
+            mask = decomposed if mask is None else mask + decomposed
+        mask = None if mask is None else mask.to(q.dtype)
         x = F.scaled_dot_product_attention(  # [B, heads, N, C/heads]
             q, k, v, attn_mask=mask, dropout_p=self.attn_drop if self.training else 0.0)
         x = x.transpose(1, 2).reshape(B, N, C)
@@ -99,6 +118,8 @@ class Block(nn.Module):
     ``window_size > 0`` attention runs within non-overlapping windows of
     that many patches a side (ViTDet; the grid is zero-padded to a multiple
     of the window, and a per-layer table is built for the window).
+    ``rel_pos_size`` builds ViTDet's decomposed relative positions for that
+    patch grid (pass the window for a windowed block).
     """
 
     def __init__(self,
@@ -113,11 +134,13 @@ class Block(nn.Module):
                  attn_drop: float = 0.0,
                  drop_path: float = 0.0,
                  norm_eps: float = 1e-6,
-                 window_size: int = 0):
+                 window_size: int = 0,
+                 rel_pos_size: Optional[Tuple[int, int]] = None):
         super().__init__()
         self.window_size = window_size
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, qv_bias, window, attn_drop, drop)
+        self.attn = Attention(dim, num_heads, qkv_bias, qv_bias, window, attn_drop, drop,
+                              rel_pos_size)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)

@@ -1,9 +1,9 @@
 """Relative position bias of BEiT (Bao et al., 2022), shared or per layer."""
 import math
+from functools import lru_cache
 from typing import Dict, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -46,22 +46,58 @@ def rel_pos_window(num_rows: int) -> Tuple[int, int]:
     return (side + 1) // 2, (side + 1) // 2
 
 
+@lru_cache(maxsize=64)
+def geometric_resize_weights(src: int, dst: int) -> torch.Tensor:
+    """Interpolation weights ``[dst, src]`` from ``src`` to ``dst`` relative offsets (odd counts).
+
+    BEiT's rule (unilm#376): the source offsets are laid on the target axis
+    with offset 0 and +-1 in place and gaps growing geometrically by ``q``,
+    found by bisection in [1.01, 1.5] so that the outermost one lands near
+    ``dst // 2``; each target offset is then interpolated linearly between
+    its neighbours (clamped at the ends). Nearby offsets, which carry most of
+    the bias, so keep their values instead of being stretched apart.
+    """
+    n = src // 2
+    lo, hi = 1.01, 1.5
+    while hi - lo > 1e-6:
+        q = (lo + hi) / 2
+        if (q**n - 1) / (q - 1) > dst // 2:
+            hi = q
+        else:
+            lo = q
+    pos = torch.cumsum(q**torch.arange(n, dtype=torch.float64), 0)  # 1, 1 + q, 1 + q + q^2, ...
+    src_pos = torch.cat([-pos.flip(0), torch.zeros(1, dtype=torch.float64), pos])  # [src]
+    dst_pos = torch.arange(dst, dtype=torch.float64) - dst // 2  # [dst]
+    weights = torch.zeros(dst, src, dtype=torch.float64)
+    if src == 1:
+        return weights.add_(1).float()
+    right = torch.searchsorted(src_pos, dst_pos).clamp(1, src - 1)  # [dst]
+    left = right - 1
+    frac = ((dst_pos - src_pos[left]) / (src_pos[right] - src_pos[left])).clamp(0, 1)
+    rows = torch.arange(dst)
+    weights[rows, left] = 1 - frac
+    weights[rows, right] += frac
+    return weights.float()
+
+
 def resize_rel_pos_table(table: torch.Tensor, dst_window: Tuple[int, int],
-                         mode: str = 'bicubic', src_window=None) -> torch.Tensor:
+                         src_window=None) -> torch.Tensor:
     """Resize a ``[(2h-1)*(2w-1) + 3, heads]`` table to another patch grid.
 
-    The offset grid is interpolated (``mode``, fp32); the three class-token
-    entries are kept. The same grid returns the table unchanged. The source
-    grid is taken as square unless ``src_window`` is given.
+    The offset grid is resampled along each axis with
+    :func:`geometric_resize_weights` (fp32); the three class-token entries
+    are kept. The same grid returns the table unchanged. The source grid is
+    taken as square unless ``src_window`` is given.
     """
     src = tuple(src_window) if src_window is not None else rel_pos_window(table.shape[0])
     if tuple(src) == tuple(dst_window):
         return table
     heads = table.shape[1]
     grid, extra = table[:-NUM_CLS_ENTRIES], table[-NUM_CLS_ENTRIES:]
-    grid = grid.T.reshape(1, heads, 2 * src[0] - 1, 2 * src[1] - 1).float()
-    dst = (2 * dst_window[0] - 1, 2 * dst_window[1] - 1)
-    grid = F.interpolate(grid, size=dst, mode=mode, align_corners=False)
+    grid = grid.T.reshape(heads, 2 * src[0] - 1, 2 * src[1] - 1).float()  # [heads, Hs, Ws]
+    w_y = geometric_resize_weights(2 * src[0] - 1, 2 * dst_window[0] - 1).to(grid.device)
+    w_x = geometric_resize_weights(2 * src[1] - 1, 2 * dst_window[1] - 1).to(grid.device)
+    grid = torch.einsum('ys,hst,xt->hyx', w_y, grid, w_x)  # [heads, Hd, Wd]
     grid = grid.reshape(heads, -1).T.to(table.dtype)  # [(2h'-1)*(2w'-1), heads]
     return torch.cat([grid, extra])
 
@@ -70,7 +106,7 @@ def bias_for_grid(table: torch.Tensor, window: Tuple[int, int], grid: Tuple[int,
                   index_cache: Dict[Tuple[int, int], torch.Tensor]) -> torch.Tensor:
     """``[heads, 1+h*w, 1+h*w]`` bias of a table built for ``window``, at patch ``grid``.
 
-    At another grid the table is resized (bicubic) on the fly, so inputs of
+    At another grid the table is resized (BEiT's geometric rule) on the fly, so inputs of
     other sizes (multi-scale testing, small sliding windows) keep working.
     """
     grid = tuple(grid)

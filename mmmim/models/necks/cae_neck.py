@@ -7,7 +7,7 @@ from torch import nn
 
 from mmmim.registry import MODELS
 from ..backbones.vit import init_mae_weights
-from ..layers import Block, CrossAttention, DropPath, Mlp
+from ..layers import Block, CrossAttention, DropPath, Mlp, trunc_normal_one_std
 
 
 class RegressorBlock(nn.Module):
@@ -48,7 +48,7 @@ class CAENeck(BaseModule):
     visible ones (aligned to the target encoder's latents); the decoder
     (self-attention over the masked tokens only) turns them into features for
     the token head. All linear layers start xavier-uniform, the mask token
-    normal(0.02), as the official code.
+    normal(0.02) truncated at one std, as the official code.
 
     Args:
         embed_dim: Width of latents, regressor and decoder (768).
@@ -87,7 +87,7 @@ class CAENeck(BaseModule):
         ])
         self.decoder_norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         init_mae_weights(self)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        trunc_normal_one_std(self.mask_token)
 
     def forward(self, x_visible: torch.Tensor, pos_visible: torch.Tensor,
                 pos_masked: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -103,8 +103,13 @@ class DALLEEncoder(BaseModule):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Code logits ``[B, vocab, H/8, W/8]`` of mapped images ``[B, 3, H, W]``."""
-        return self.blocks(x.float())
+        """Code logits ``[B, vocab, H/8, W/8]`` of mapped images ``[B, 3, H, W]``.
+
+        Always fp32, outside any autocast region, as the official BEiT / CAE
+        compute their targets.
+        """
+        with torch.autocast(x.device.type, enabled=False):
+            return self.blocks(x.float())
 
     @torch.no_grad()
     def get_codebook_indices(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from mmmim.registry import MODELS
+from ..layers import freeze, rescale_block_outputs
 
 # CLIP's pixel statistics (0..255), the teacher normalisation of the paper.
 CLIP_MEAN = (122.770938, 116.7460125, 104.09373615)
@@ -147,8 +148,11 @@ def _task_layer(dim: int, out_dim: int) -> nn.Sequential:
 class VQKD(BaseModel):
     """VQ-KD: ViT encoder -> l2-normalised EMA codebook -> ViT decoder that regresses a teacher.
 
-    Trained as a model of its own (``mode='loss'`` needs ``teacher``); inside
-    BEiT v2 it is a frozen tokenizer (``get_codebook_indices``).
+    Trained as a model of its own (``mode='loss'`` needs ``teacher``, which
+    is built frozen); inside BEiT v2 it is a frozen tokenizer
+    (``get_codebook_indices``). The encoder and decoder blocks start with
+    their output projections divided by ``sqrt(2 * layer)``, as the official
+    ``fix_init_weight``.
     Inputs are pixels scaled to [-1, 1] (``mean=std=127.5``).
 
     Args:
@@ -190,6 +194,8 @@ class VQKD(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.encoder = MODELS.build(encoder)
         self.decoder = MODELS.build(decoder)
+        for vit in (self.encoder, self.decoder):  # the official fix_init_weight
+            rescale_block_outputs(vit.blocks)
         self.encode_task_layer = _task_layer(self.encoder.embed_dim, codebook_dim)
         self.decode_task_layer = _task_layer(self.decoder.embed_dim, teacher_dim)
         for m in (*self.encode_task_layer, *self.decode_task_layer):
@@ -200,8 +206,7 @@ class VQKD(BaseModel):
         self.scaling_layer = ScalingLayer(teacher_mean, teacher_std)
         self.teacher_model = None
         if teacher is not None:
-            self.teacher_model = MODELS.build(teacher)
-            self.teacher_model.requires_grad_(False)
+            self.teacher_model = freeze(MODELS.build(teacher))
         self.checkpoint_ignore = ('scaling_layer.', ) if teacher is not None \
             else ('scaling_layer.', 'teacher_model.')
 
@@ -241,8 +246,18 @@ class VQKD(BaseModel):
 
     @torch.no_grad()
     def get_codebook_indices(self, x: torch.Tensor) -> torch.Tensor:
-        """Visual tokens ``[B, L]`` of images in [-1, 1]."""
-        return self.encode(x)[2]
+        """Visual tokens ``[B, L]`` of images in [-1, 1].
+
+        The whole path runs in fp32 outside autocast, so the tokens do not
+        depend on the AMP dtype of the model that learns to predict them
+        (the official BEiT v2 runs the encoder under fp16 autocast and the
+        task layer and quantizer in fp32; bf16 would flip tokens).
+        """
+        if not self.quantize.embedding.initted.item():
+            raise RuntimeError('the VQ-KD codebook was never initialised: load trained tokenizer '
+                               "weights (the tokenizer's init_cfg) or set kmeans_init=False")
+        with torch.autocast(x.device.type, enabled=False):
+            return self.encode(x.float())[2]
 
     @torch.no_grad()
     def teacher_targets(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,12 @@
 # Mask R-CNN on a plain ViT-B/16 at 1024x1024, the ViTDet design (Li et al.,
 # 2022): attention within 14x14-patch windows in every block but 2, 5, 8 and
-# 11 (global), a relative position table per block, no class token (the
-# checkpoint's class token and its position entry are dropped), no final
-# norm; the simple feature pyramid from the last map (strides 4 to 64, 256
-# channels, LayerNorm); an RPN with two 3x3 convolutions; a 4conv1fc box head
-# and a 4-conv mask head, their convolutions with LayerNorm.
+# 11 (global), decomposed relative positions in every block (rel_pos_h /
+# rel_pos_w, zero-initialised; for the 14x14 window or the 64x64 grid), no
+# class token (the checkpoint's class token and its position entry are
+# dropped), no final norm; the simple feature pyramid from the last map
+# (strides 4 to 64, 256 channels, LayerNorm); an RPN with two 3x3
+# convolutions; a 4conv1fc box head and a 4-conv mask head, their
+# convolutions with LayerNorm.
 norm_cfg = dict(type='mmmim.LayerNorm2d', eps=1e-6, requires_grad=True)
 model = dict(
     type='MaskRCNN',
@@ -24,7 +26,7 @@ model = dict(
         patch_size=16,
         with_cls_token=False,
         pos_embed='learned',
-        rel_pos_bias='per_layer',
+        use_rel_pos=True,
         window_size=14,
         window_block_indexes=[0, 1, 3, 4, 6, 7, 9, 10],
         out_type='featmap',

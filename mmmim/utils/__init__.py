@@ -1,0 +1,3 @@
+from .progress import Progress
+
+__all__ = ['Progress']
