@@ -10,29 +10,13 @@ token (``cls``) or the mean patch token (``avg``) is L2-normalised and each
 validation image takes the weighted vote of its k nearest training images.
 """
 import argparse
-import os
-import os.path as osp
 
 import numpy as np
 import torch
 
 from mmmim.apis import init_model, knn_classify, read_image, topk_accuracy
+from mmmim.engine.knn_hook import list_image_folder
 from mmmim.utils import Progress
-
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
-
-
-def list_split(root: str, split: str, classes=None):
-    folder = osp.join(root, split)
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'{folder} not found: DATA_ROOT needs train/ and val/ class folders')
-    classes = classes or sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
-    items = [(osp.join(folder, c, f), label) for label, c in enumerate(classes)
-             if osp.isdir(osp.join(folder, c))
-             for f in sorted(os.listdir(osp.join(folder, c))) if f.lower().endswith(IMAGE_EXTS)]
-    if not items:
-        raise FileNotFoundError(f'no images under {folder}/<class>/')
-    return items, classes
 
 
 @torch.no_grad()
@@ -66,8 +50,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     model = init_model(args.config, args.checkpoint, args.device)
-    train, classes = list_split(args.data_root, 'train')
-    val, _ = list_split(args.data_root, 'val', classes)
+    train, classes = list_image_folder(args.data_root, 'train')
+    val, _ = list_image_folder(args.data_root, 'val', classes)
     train_feats = embed(model, train, args.feature, 'train')
     val_feats = embed(model, val, args.feature, 'val')
     scores = knn_classify(train_feats, torch.tensor([y for _, y in train]), val_feats,
