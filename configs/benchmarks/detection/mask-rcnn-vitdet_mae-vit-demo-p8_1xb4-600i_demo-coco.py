@@ -6,7 +6,7 @@
 # configs; narrow heads; 600 CPU iterations at lr 1e-3. The demo recipe puts
 # BatchNorm in the pyramid (norm='BN'): with the published LayerNorms this
 # tiny backbone hardly learns in 600 iterations (bbox AP 1.3), with BatchNorm
-# it does (44.0); see docs/detection.md. The ImageNet-size configs keep 'LN'.
+# it does (40.9); see docs/detection.md. The ImageNet-size configs keep 'LN'.
 _base_ = [
     '_base_/mask-rcnn_vitdet-base.py', '_base_/coco_instance_lsj-1024.py',
     '_base_/schedule_lsj-100e.py', '_base_/default_runtime.py'
