@@ -38,8 +38,18 @@ def build_inception(weights: str, device='cpu'):
     if 'Mixed_7c.branch_pool.conv.weight' not in sd or 'fc.weight' not in sd:
         raise KeyError(f'{weights} is not a torch-fidelity Inception v3 state dict (no '
                        'Mixed_7c.* / fc.* keys)')
-    return FeatureExtractorInceptionV3('inception-v3-compat', list(FEATURES),
-                                       feature_extractor_weights_path=weights).to(device)
+    # torch-fidelity reads the file with weights_only=False; force weights-only for that call
+    previous = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD')
+    os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD'] = '1'
+    try:
+        extractor = FeatureExtractorInceptionV3('inception-v3-compat', list(FEATURES),
+                                                feature_extractor_weights_path=weights)
+    finally:
+        if previous is None:
+            del os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD']
+        else:
+            os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD'] = previous
+    return extractor.to(device)
 
 
 @torch.no_grad()
