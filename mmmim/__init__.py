@@ -6,6 +6,7 @@ from .apis import *  # noqa: F401,F403
 from .checkpoint import allow_mmengine_checkpoint_types
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
+from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .version import __version__
 

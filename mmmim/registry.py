@@ -11,7 +11,7 @@ from mmpretrain import registry as mmpretrain
 RUNNERS = Registry('runner', parent=mmpretrain.RUNNERS, scope='mmmim')
 RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=mmpretrain.RUNNER_CONSTRUCTORS, scope='mmmim')
-LOOPS = Registry('loop', parent=mmpretrain.LOOPS, scope='mmmim')
+LOOPS = Registry('loop', parent=mmpretrain.LOOPS, scope='mmmim', locations=['mmmim.evaluation'])
 HOOKS = Registry('hook', parent=mmpretrain.HOOKS, scope='mmmim', locations=['mmmim.engine'])
 LOG_PROCESSORS = Registry('log processor', parent=mmpretrain.LOG_PROCESSORS, scope='mmmim')
 OPTIMIZERS = Registry('optimizer', parent=mmpretrain.OPTIMIZERS, scope='mmmim')
@@ -32,7 +32,7 @@ MODELS = Registry('model', parent=mmpretrain.MODELS, scope='mmmim', locations=['
 MODEL_WRAPPERS = Registry('model_wrapper', parent=mmpretrain.MODEL_WRAPPERS, scope='mmmim')
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=mmpretrain.WEIGHT_INITIALIZERS, scope='mmmim')
-METRICS = Registry('metric', parent=mmpretrain.METRICS, scope='mmmim')
+METRICS = Registry('metric', parent=mmpretrain.METRICS, scope='mmmim', locations=['mmmim.evaluation'])
 EVALUATORS = Registry('evaluator', parent=mmpretrain.EVALUATORS, scope='mmmim')
 VISUALIZERS = Registry('visualizer', parent=mmpretrain.VISUALIZERS, scope='mmmim')
 VISBACKENDS = Registry('vis_backend', parent=mmpretrain.VISBACKENDS, scope='mmmim')

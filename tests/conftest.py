@@ -61,6 +61,35 @@ def demo_coco(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def demo_captions(tmp_path_factory):
+    """Captioned demo data (COCO-captions layout): 512 train and 64 val images."""
+    from mmmim.datasets import make_demo_captions
+    root = str(tmp_path_factory.mktemp('captions'))
+    make_demo_captions(root)
+    return root
+
+
+def _demo_tokenizer(tmp_path_factory, demo_captions, kind):
+    out = str(tmp_path_factory.mktemp(kind))
+    run_tool([sys.executable, 'tools/misc/train_text_tokenizer.py',
+              osp.join(demo_captions, 'annotations', 'captions_train.json'), '--out', out,
+              '--kind', kind])
+    return out
+
+
+@pytest.fixture(scope='session')
+def demo_wordpiece_vocab(tmp_path_factory, demo_captions):
+    """A folder with a WordPiece ``vocab.txt`` trained on the demo captions."""
+    return _demo_tokenizer(tmp_path_factory, demo_captions, 'wordpiece')
+
+
+@pytest.fixture(scope='session')
+def demo_bpe_tokenizer(tmp_path_factory, demo_captions):
+    """A folder with a byte-level BPE ``tokenizer.json`` trained on the demo captions."""
+    return _demo_tokenizer(tmp_path_factory, demo_captions, 'bpe')
+
+
+@pytest.fixture(scope='session')
 def demo_checkpoint(tmp_path_factory):
     """``demo_checkpoint(config)``: the seeded initial weights of a pretraining demo
     config in mmmim's layout, written once per session."""

@@ -43,15 +43,22 @@ def build_runner(cfg):
 
     On a machine without GPUs, torchrun-launched processes join a gloo group
     here and DDP gets no device ids, since MMEngine's defaults select a CUDA
-    device per process.
+    device per process; a ``FlexibleRunner`` gets its ``DDPStrategy`` so (FSDP
+    and DeepSpeed strategies need GPUs and are refused with a clear error).
     """
     if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
         import torch.distributed as dist
         if not dist.is_initialized():
             dist.init_process_group(backend='gloo')
-        cfg.setdefault('model_wrapper_cfg',
-                       dict(type='MMDistributedDataParallel', device_ids=None,
-                            broadcast_buffers=False))
+        cpu_ddp = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+        if cfg.get('runner_type') == 'FlexibleRunner':  # its strategy wraps the model
+            strategy = cfg.setdefault('strategy', dict(type='DDPStrategy'))
+            if strategy.get('type') != 'DDPStrategy':
+                raise RuntimeError(f"strategy {strategy.get('type')!r} needs GPUs (torch FSDP "
+                                   'and DeepSpeed refuse CPU devices); on the CPU use '
+                                   "strategy=dict(type='DDPStrategy')")
+            strategy.setdefault('model_wrapper', cpu_ddp)
+        cfg.setdefault('model_wrapper_cfg', cpu_ddp)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

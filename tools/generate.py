@@ -27,14 +27,14 @@ sample resolution (ADM centre crop) and then to ``--classifier-size``.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
-import tempfile
 
 import numpy as np
 import torch
 from mmengine.config import DictAction
+
+from mmmim.utils import atomic_write  # outputs are checked free (or --force) up front
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
@@ -84,21 +84,6 @@ def _check_free(paths, force):
     for path in paths:
         if osp.exists(path) and not force:
             raise SystemExit(f'{path} exists; pass --force to overwrite it')
-
-
-def _atomic(path, write):
-    """Call ``write(tmp_path)``, then move the file to ``path``."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix=osp.splitext(path)[1], dir=out_dir)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def class_names(cfg):
@@ -195,7 +180,7 @@ def output_paths(out, classes, names):
 def write_outputs(args, images, labels, classes, names):
     from PIL import Image
     if args.out.endswith('.npz'):
-        _atomic(args.out, lambda tmp: np.savez(tmp, arr_0=images, labels=labels))
+        atomic_write(args.out, lambda tmp: np.savez(tmp, arr_0=images, labels=labels), force=True)
         print(f'wrote {images.shape[0]} samples {tuple(images.shape[1:])} to {args.out}')
         return
     paths = output_paths(args.out, classes, names)
@@ -204,13 +189,17 @@ def write_outputs(args, images, labels, classes, names):
     rows = []
     for c, path in zip(classes, paths):
         imgs = images[labels == c]
-        _atomic(path, lambda tmp: Image.fromarray(grid(imgs)).save(tmp, format='PNG'))
+        atomic_write(path,
+                     lambda tmp: Image.fromarray(grid(imgs)).save(tmp, format='PNG'),
+                     force=True)
         rows.append(grid(imgs[:8]))
     if len(classes) > 1:
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
                 for r in rows]
-        _atomic(args.out, lambda tmp: Image.fromarray(np.concatenate(rows)).save(tmp, format='PNG'))
+        atomic_write(args.out,
+                     lambda tmp: Image.fromarray(np.concatenate(rows)).save(tmp, format='PNG'),
+                     force=True)
     print(f'wrote {", ".join(paths)}')
 
 
@@ -286,7 +275,9 @@ def main(argv=None):
         for k, v in scores.items():
             print(f'{k}: {v:.4f}')
     if args.metrics_out:
-        _atomic(args.metrics_out, lambda tmp: json.dump(scores, open(tmp, 'w'), indent=2))
+        atomic_write(args.metrics_out,
+                     lambda tmp: json.dump(scores, open(tmp, 'w'), indent=2),
+                     force=True)
         print(f'wrote {args.metrics_out}')
     return scores
 

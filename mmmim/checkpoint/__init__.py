@@ -19,3 +19,10 @@ __all__ += [
     'HF_FORMATS', 'from_hf', 'hf_model_cfg', 'hf_options', 'read_hf_folder', 'to_hf',
     'write_hf_folder'
 ]
+from .blip import (BLIP_LAYOUTS, HF_BLIP_FORMATS, blip_to_hf, blip_to_official, detect_blip_layout,
+                   load_blip, to_blip_mmmim)
+
+__all__ += [
+    'BLIP_LAYOUTS', 'HF_BLIP_FORMATS', 'blip_to_hf', 'blip_to_official', 'detect_blip_layout',
+    'load_blip', 'to_blip_mmmim'
+]

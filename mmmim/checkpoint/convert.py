@@ -14,7 +14,7 @@ from .resize import expand_shared_rel_pos_bias
 
 StateDict = Dict[str, torch.Tensor]
 
-FORMATS = ('mmmim', 'official', 'openmmlab', 'cae')
+FORMATS = ('mmmim', 'official', 'openmmlab', 'cae', 'blip', 'blip2')
 # Official / timm encoder keys (everything else in an official file is decoder or head).
 _ENCODER_ROOTS = ('cls_token', 'pos_embed', 'patch_embed.', 'blocks.', 'norm.', 'fc_norm.',
                   'rel_pos_bias.')
@@ -166,6 +166,15 @@ def from_openmmlab(sd: StateDict) -> Tuple[StateDict, List[Tuple[str, str]]]:
 def to_mmmim(ckpt: dict, src_format: str = 'auto') -> Converted:
     """Any supported checkpoint (wrapped or not) in mmmim's key space."""
     sd = unwrap(ckpt)
+    if src_format in ('auto', 'blip2'):  # BLIP-2 / InstructBLIP (LAVIS, HF, mmmim): mmmim keys
+        from .blip2 import blip2_to_mmmim, is_blip2_checkpoint
+        if src_format == 'blip2' or is_blip2_checkpoint(sd):
+            out, fmt, dropped = blip2_to_mmmim(sd)
+            return Converted(out, f'blip2-{fmt}', dropped)
+    if src_format in ('auto', 'blip'):  # BLIP files (any layout): mmmim BLIP keys
+        from .blip import detect_blip_layout, to_blip_mmmim
+        if src_format == 'blip' or detect_blip_layout(sd) is not None:
+            return to_blip_mmmim(sd)
     fmt = detect_format(sd) if src_format == 'auto' else src_format
     if fmt == 'mmmim':
         out, dropped = _drop(sd)

@@ -11,7 +11,7 @@ from typing import Any, Dict, Tuple
 import torch
 from mmengine.logging import print_log
 
-from mmmim.utils import Progress
+from mmmim.utils import Progress, atomic_write
 
 URL_PREFIXES = ('http://', 'https://')
 # Files at least this large report their reading progress.
@@ -153,20 +153,11 @@ def write_checkpoint(obj: Dict[str, Any], dst: str, force: bool = False) -> None
     ``state_dict`` / ``model`` entry, with ``obj['meta']`` as string metadata.
     An existing ``dst`` is replaced only with ``force``.
     """
-    if osp.exists(dst) and not force:
-        raise FileExistsError(f'{dst} exists; pass --force (force=True) to overwrite it')
-    out_dir = osp.dirname(osp.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(dst) + '.', dir=out_dir)
-    os.close(fd)
-    try:
+    def write(tmp):
         if dst.endswith('.safetensors'):
             from safetensors.torch import save_file
             tensors, meta = _flat_tensors(obj, dst)
             save_file(tensors, tmp, metadata=meta or None)
         else:
             torch.save(obj, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(dst, write, force)

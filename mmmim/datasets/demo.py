@@ -9,6 +9,16 @@ import numpy as np
 
 CLASSES = ('disc', 'stripes', 'checker', 'ring')
 
+# The captioned layout (make_demo_captions): named colours, in BGR.
+PALETTE = {'red': (40, 40, 220), 'green': (60, 190, 40), 'blue': (220, 90, 30),
+           'yellow': (30, 220, 235), 'black': (20, 20, 20), 'gray': (128, 128, 128),
+           'white': (235, 235, 235), 'brown': (30, 70, 120)}
+COLORS = ('red', 'green', 'blue', 'yellow')  # of the shape
+BACKGROUNDS = ('black', 'gray', 'white', 'brown')  # the two ends of the gradient
+POSITIONS = ('upper left', 'upper right', 'lower left', 'lower right')  # quadrant of the shape
+SHAPE_NOUNS = {'disc': 'disc', 'ring': 'ring', 'stripes': 'striped square',
+               'checker': 'checkered square'}
+
 
 def _render(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """One ``[size, size, 3]`` uint8 BGR image of a shape class on a gradient."""
@@ -269,3 +279,93 @@ def make_realsize_images(root: str, num_per_class: int = 512, size: Tuple[int, i
             lines.append(f'{kind}/{name} {label}\n')
     Path(root, 'meta', 'train.txt').write_text(''.join(lines))
     return len(lines)
+
+
+def caption_of(attributes: dict) -> Tuple[str, str]:
+    """The two captions of a captioned demo image, from its attributes."""
+    shape = f'{attributes["color"]} {SHAPE_NOUNS[attributes["shape"]]}'
+    c0, c1 = attributes['background']
+    return (f'a {shape} on a {c0} to {c1} gradient, {attributes["position"]}',
+            f'a {shape} in the {attributes["position"]}')
+
+
+def _render_captioned(attributes: dict, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One ``[size, size, 3]`` uint8 BGR image showing ``attributes``.
+
+    A horizontal or vertical gradient between the two background colours,
+    and the shape, of radius ``size/8`` to ``size/5``, centred near the
+    middle of its quadrant; stripes and checker are a square patch whose
+    cells alternate between the shape colour and the background.
+    """
+    c0, c1 = (np.array(PALETTE[c], np.float64) for c in attributes['background'])
+    t = np.linspace(0.0, 1.0, size)[:, None, None]  # [size, 1, 1]
+    if rng.random() < 0.5:
+        t = t.transpose(1, 0, 2)  # [1, size, 1]
+    img = np.ascontiguousarray(np.broadcast_to((1 - t) * c0 + t * c1, (size, size, 3)))
+    fg = PALETTE[attributes['color']]
+    col = attributes['position'].endswith('right')
+    row = attributes['position'].startswith('lower')
+    q = size / 2
+    cx = int(round(q * col + q / 2 + rng.uniform(-size / 16, size / 16)))
+    cy = int(round(q * row + q / 2 + rng.uniform(-size / 16, size / 16)))
+    r = int(rng.integers(max(4, size // 8), max(5, size // 5) + 1))
+    kind = attributes['shape']
+    if kind == 'disc':
+        cv2.circle(img, (cx, cy), r, fg, -1, cv2.LINE_AA)
+    elif kind == 'ring':
+        cv2.circle(img, (cx, cy), r, fg, max(2, r // 3), cv2.LINE_AA)
+    else:
+        ys, xs = np.mgrid[:size, :size]
+        inside = (abs(xs - cx) <= r) & (abs(ys - cy) <= r)
+        cell = max(2, r // 2)
+        if kind == 'stripes':
+            on = ((xs - cx + ys - cy) // cell) % 2 == 0
+        elif kind == 'checker':
+            on = (((xs - cx) // cell) + ((ys - cy) // cell)) % 2 == 0
+        else:
+            raise KeyError(kind)
+        img[inside & on] = fg
+    noise = rng.normal(0, 3, size=img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def make_demo_captions(root: str, num_train: int = 512, num_val: int = 64, size: int = 64,
+                       seed: int = 0) -> Dict[str, int]:
+    """Write a captioned image set: ``images/{train,val}/NNNNNN.jpg`` and
+    ``annotations/captions_{train,val}.json`` (COCO-captions style).
+
+    Each image shows one shape of :data:`CLASSES` in a colour of
+    :data:`COLORS`, in a quadrant of :data:`POSITIONS`, on a gradient of two
+    :data:`BACKGROUNDS` colours. Every image entry keeps these under
+    ``attributes``, so generated images and captions can be judged; each
+    image has the two captions of :func:`caption_of`. The output is a pure
+    function of the arguments. Returns the number of images per split.
+    """
+    rng = np.random.default_rng(seed)
+    counts = {}
+    Path(root, 'annotations').mkdir(parents=True, exist_ok=True)
+    for split, n in (('train', num_train), ('val', num_val)):
+        folder = Path(root, 'images', split)
+        folder.mkdir(parents=True, exist_ok=True)
+        images, annotations = [], []
+        for img_id in range(1, n + 1):
+            c0, c1 = rng.choice(len(BACKGROUNDS), size=2, replace=False)
+            attributes = dict(shape=CLASSES[int(rng.integers(len(CLASSES)))],
+                              color=COLORS[int(rng.integers(len(COLORS)))],
+                              background=[BACKGROUNDS[int(c0)], BACKGROUNDS[int(c1)]],
+                              position=POSITIONS[int(rng.integers(len(POSITIONS)))])
+            name = f'{img_id:06d}.jpg'
+            path = str(folder / name)
+            # full-resolution chroma (4:4:4), so that small cells keep their colour
+            if not cv2.imwrite(path, _render_captioned(attributes, size, rng),
+                               [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]):
+                raise OSError(f'could not write {path}')
+            images.append(dict(id=img_id, file_name=name, height=size, width=size,
+                               attributes=attributes))
+            for caption in caption_of(attributes):
+                annotations.append(dict(id=len(annotations) + 1, image_id=img_id, caption=caption))
+        ann = dict(images=images, annotations=annotations, categories=[])
+        Path(root, 'annotations', f'captions_{split}.json').write_text(json.dumps(ann, indent=1))
+        counts[split] = n
+    return counts

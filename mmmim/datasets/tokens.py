@@ -1,10 +1,8 @@
 """Pre-tokenised images: the token file that tools/misc/tokenize_images.py writes, and RAR's
 official ``pretokenized.jsonl``."""
 import json
-import os
-import zipfile
 import os.path as osp
-import tempfile
+import zipfile
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -12,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmmim.registry import DATASETS
+from mmmim.utils import atomic_write
 
 TOKEN_FILE_KEYS = ('tokens', 'labels', 'classes')
 
@@ -20,23 +19,12 @@ def write_token_file(path: str, tokens: np.ndarray, labels: np.ndarray, classes:
                      meta: Optional[Dict[str, str]] = None, force: bool = False) -> None:
     """Write ``tokens`` ``[N, h, w]``, ``labels`` ``[N]`` and the class names to an ``.npz``,
     atomically; an existing file is replaced only with ``force``."""
-    if osp.exists(path) and not force:
-        raise FileExistsError(f'{path} exists; pass --force to overwrite it')
     if not path.endswith('.npz'):
         raise ValueError(f'token files are .npz files, got {path}')
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.npz', dir=out_dir)
-    os.close(fd)
     dtype = np.uint16 if tokens.max(initial=0) < 2**16 else np.int32
-    try:
-        np.savez(tmp, tokens=tokens.astype(dtype), labels=labels.astype(np.int64),
-                 classes=np.array(list(classes), dtype=str),
-                 meta=np.array(json.dumps(meta or {})))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: np.savez(
+        tmp, tokens=tokens.astype(dtype), labels=labels.astype(np.int64),
+        classes=np.array(list(classes), dtype=str), meta=np.array(json.dumps(meta or {}))), force)
 
 
 def _read_npz(path: str):

@@ -15,3 +15,9 @@ __all__ += [
     'GroupLrHook', 'KNNEvalHook', 'NonFiniteGuardHook', 'NonFiniteSkipAmpOptimWrapper',
     'NonFiniteSkipOptimWrapper'
 ]
+from .blip import ITCAlphaWarmupHook, itc_alpha
+
+__all__ += ['ITCAlphaWarmupHook', 'itc_alpha']
+from .fsdp import blip2_fsdp_wrap_policy
+
+__all__ += ['blip2_fsdp_wrap_policy']

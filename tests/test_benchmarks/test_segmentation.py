@@ -21,7 +21,7 @@ from ..test_engine.test_layer_decay import beit_parameter_groups
 
 mmseg = pytest.importorskip('mmseg', reason='mmsegmentation needs mmcv with compiled ops')
 SEG_DEMO = osp.join(REPO, 'configs', 'benchmarks', 'segmentation',
-                    'upernet_mae-vit-demo-p8_1xb4-20i_demo-ade20k.py')
+                    'upernet_mae-vit-demo-p8_1xb4-400i_demo-ade20k.py')
 
 
 def build_segmentor(cfg):

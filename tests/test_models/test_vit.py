@@ -151,6 +151,21 @@ def test_activation_checkpointing_gives_same_output_and_grads():
             assert max_diff(pa.grad, pb.grad) < 1e-6, n
 
 
+@pytest.mark.parametrize('with_cp, checkpointed', [(True, 3), (2, 2), (False, 0)])
+def test_activation_checkpointing_of_the_last_blocks(monkeypatch, with_cp, checkpointed):
+    """An int checkpoints the last N blocks, as BLIP's ``vit_ckpt_layer``; never in eval."""
+    import mmmim.models.backbones.vit as vit
+    calls = []
+    monkeypatch.setattr(vit, 'checkpoint', lambda blk, *a, **kw: calls.append(blk) or blk(*a))
+    model = ViT(arch=TINY, img_size=32, patch_size=8, out_type='raw', with_cp=with_cp)
+    model(torch.randn(1, 3, 32, 32))
+    assert calls == list(model.blocks)[len(model.blocks) - checkpointed:]
+    model.eval()
+    calls.clear()
+    model(torch.randn(1, 3, 32, 32))
+    assert calls == []
+
+
 def test_drop_path_is_stochastic_in_train_and_identity_in_eval():
     model = ViT(arch=TINY, img_size=32, patch_size=8, out_type='raw', drop_path_rate=0.5)
     x = torch.randn(2, 3, 32, 32)
@@ -207,3 +222,30 @@ def test_frozen_stages_freeze_and_stay_in_eval():
     trainable = {n for n, p in partial.named_parameters() if p.requires_grad}
     assert 'blocks.1.attn.qkv.weight' in trainable and 'norm.weight' in trainable
     assert 'blocks.0.attn.qkv.weight' not in trainable and 'pos_embed' not in trainable
+
+
+def test_clip_options_match_timm_clip_vit():
+    """CLIP's tower options (``norm_pre`` = CLIP's ln_pre, QuickGELU, no patch bias) against
+    timm's CLIP-style VisionTransformer: its state dict loads with no renaming, same tokens."""
+    from functools import partial
+    from timm.layers import QuickGELU
+    torch.manual_seed(0)
+    ref = timm.models.vision_transformer.VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=64, depth=3, num_heads=4, qkv_bias=True,
+        pre_norm=True, act_layer=QuickGELU, norm_layer=partial(torch.nn.LayerNorm, eps=1e-5),
+        num_classes=0, global_pool='token').eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    assert ref.patch_embed.proj.bias is None  # timm drops it with pre_norm, as CLIP
+    model = ViT(arch=TINY, img_size=32, patch_size=8, patch_bias=False, pre_norm=True,
+                act_layer='quick_gelu', norm_eps=1e-5, out_type='raw').eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert max_diff(model(x)[0], ref.forward_features(x)) <= 1e-5
+    assert model.get_layer_depth('backbone.norm_pre.weight', prefix='backbone.') == (0, 5)
+    frozen = ViT(arch=TINY, img_size=32, patch_size=8, pre_norm=True, frozen_stages=1).train()
+    assert not frozen.norm_pre.weight.requires_grad and not frozen.norm_pre.training
+    with pytest.raises(ValueError, match='act_layer'):
+        ViT(arch=TINY, act_layer='relu')

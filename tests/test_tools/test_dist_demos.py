@@ -56,9 +56,19 @@ def schedule_options(cfg):
     return opts + ([f'train_cfg.val_interval={n}'] if cfg.get('val_cfg') is not None else [])
 
 
-def data_options(cfg, demo_root, demo_ade20k, demo_coco, demo_checkpoint):
+def data_options(cfg, demo_root, demo_ade20k, demo_coco, demo_checkpoint, fixture=None):
     """Data roots (and the starting checkpoint) of ``cfg`` on the test's demo data."""
     scope = cfg.get('default_scope', 'mmmim')
+    if cfg.model.get('type') == 'Transfusion':  # 2 x 8 captioned images, then 64 val images
+        root = fixture('demo_captions')
+        tokenizer = fixture('demo_bpe_tokenizer')
+        return [f'model.tokenizer={tokenizer}', 'train_dataloader.batch_size=8'] + [
+            f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val')]
+    if cfg.model.get('type') == 'BLIP':  # 64 captions / (2 x 16), from scratch; 64 val images
+        root = fixture('demo_captions')
+        return [f'model.tokenizer={fixture("demo_wordpiece_vocab")}', 'model.init_cfg=None',
+                'train_dataloader.batch_size=16', 'train_dataloader.dataset.indices=64'] + [
+            f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val')]
     if scope == 'mmmim':  # pretraining: 64 images / (2 processes x 16)
         return [f'train_dataloader.dataset.data_root={demo_root}', 'train_dataloader.batch_size=16']
     ckpt = demo_checkpoint(pretraining_demo(cfg.model.backbone.init_cfg.checkpoint))
@@ -84,9 +94,10 @@ def test_demo_configs_are_found():
 
 @pytest.mark.parametrize('config', RUN_HERE)
 def test_demo_trains_in_two_processes(config, demo_root, demo_ade20k, demo_coco, demo_checkpoint,
-                                      tmp_path):
+                                      tmp_path, request):
     cfg = Config.fromfile(osp.join(REPO, config))
-    opts = data_options(cfg, demo_root, demo_ade20k, demo_coco, demo_checkpoint)
+    opts = data_options(cfg, demo_root, demo_ade20k, demo_coco, demo_checkpoint,
+                        request.getfixturevalue)
     proc = run_tool(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(tmp_path),
                      '--cfg-options', *opts, *schedule_options(cfg),
                      'default_hooks.logger.interval=1', 'log_processor.window_size=1'],

@@ -2,9 +2,11 @@
 
     python tools/analysis_tools/benchmark_train_step.py CONFIG [--batch-size 256]
         [--amp {none,bf16,fp16}] [--compile] [--iters 20] [--warmup 5] [--device cuda]
+        [--cfg-options KEY=VALUE ...]
 
 Synthetic input at the model's image size (plus, for BEiT / BEiT v2 / CAE,
-the tokenizer view and block masks drawn by the config's pipeline); the
+the tokenizer view and block masks drawn by the config's pipeline; for BLIP,
+one caption and image id per image); the
 optimizer is AdamW (fused on CUDA). Prints one line: implementation, img/s,
 step time, peak memory.
 """
@@ -14,7 +16,7 @@ import time
 from contextlib import nullcontext
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.structures import BaseDataElement
 
 from mmmim.apis import init_model
@@ -23,6 +25,11 @@ from mmmim.registry import TRANSFORMS
 
 def synthetic_batch(cfg: Config, model: torch.nn.Module, batch_size: int, device: str):
     """Inputs and data samples for ``model.loss``, shaped as the config's pipeline makes them."""
+    if hasattr(model, 'visual_encoder'):  # BLIP: images with a caption and an image id each
+        from mmpretrain.structures import DataSample
+        x = torch.randn(batch_size, 3, *model.visual_encoder.img_size, device=device)
+        caption = 'a red disc on a black to gray gradient in the upper left of the picture'
+        return x, [DataSample(metainfo=dict(text=caption, image_id=i)) for i in range(batch_size)]
     vit = model.backbone if hasattr(model, 'backbone') else model.encoder
     x = torch.randn(batch_size, 3, *vit.img_size, device=device)
     steps = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
@@ -45,9 +52,13 @@ def main(argv=None):
     parser.add_argument('--iters', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings (e.g. model.tokenizer=PATH)')
     args = parser.parse_args(argv)
 
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     model = init_model(cfg, device=args.device).train()
     inputs, samples = synthetic_batch(cfg, model, args.batch_size, args.device)
     cuda = args.device.startswith('cuda')

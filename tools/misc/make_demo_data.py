@@ -3,11 +3,14 @@
     python tools/misc/make_demo_data.py [data/demo] [--per-class 128] [--size 64] [--force]
     python tools/misc/make_demo_data.py data/demo_ade20k --layout ade20k
     python tools/misc/make_demo_data.py data/demo_coco --layout coco
+    python tools/misc/make_demo_data.py data/demo_captions --layout captions
     python tools/misc/make_demo_data.py data/realsize --real-size [500x375] [--per-class 512]
 
 ``imagenet`` layout: class folders for pretraining and classification;
 ``ade20k`` layout: images and label maps for segmentation; ``coco`` layout:
-images and instance annotations (polygons) for detection. ``--real-size``
+images and instance annotations (polygons) for detection; ``captions``
+layout: images with COCO-captions style captions and their attributes (shape,
+colour, background, position) for generation and vision-language. ``--real-size``
 writes ImageNet-like photographs instead (by default 500x375, JPEG quality
 90, about 100 KB each; train split only) for the data loader benchmark
 (tools/analysis_tools/benchmark_dataloader.py).
@@ -17,8 +20,8 @@ import os
 import os.path as osp
 import shutil
 
-from mmmim.datasets.demo import (CLASSES, make_demo_ade20k, make_demo_coco, make_demo_images,
-                                 make_realsize_images)
+from mmmim.datasets.demo import (CLASSES, make_demo_ade20k, make_demo_captions, make_demo_coco,
+                                 make_demo_images, make_realsize_images)
 
 
 def main(argv=None):
@@ -32,7 +35,7 @@ def main(argv=None):
                         help='ImageNet-like photographs at quality 90, 500x375 unless given '
                              '(imagenet layout, train only)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--layout', choices=['imagenet', 'ade20k', 'coco'], default='imagenet')
+    parser.add_argument('--layout', choices=['imagenet', 'ade20k', 'coco', 'captions'], default='imagenet')
     parser.add_argument('--force', action='store_true', help='replace an existing folder')
     args = parser.parse_args(argv)
     if osp.exists(args.out) and os.listdir(args.out):
@@ -51,6 +54,13 @@ def main(argv=None):
         counts = make_demo_coco(args.out, seed=args.seed)
         print(f'wrote {counts["train"]} train2017 and {counts["val"]} val2017 images with '
               f'instance annotations in COCO layout to {args.out}')
+        return
+    if args.layout == 'captions':
+        # shapes are drawn at random: --per-class sets the split sizes, in images per shape class
+        counts = make_demo_captions(args.out, len(CLASSES) * (args.per_class or 128),
+                                    len(CLASSES) * args.val_per_class, args.size, args.seed)
+        print(f'wrote {counts["train"]} train and {counts["val"]} val captioned images '
+              f'(COCO-captions layout) to {args.out}')
         return
     if args.layout == 'ade20k':
         counts = make_demo_ade20k(args.out, seed=args.seed)

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from mmmim.registry import MODELS
 from ..layers import (Block, RelativePositionBias, rescale_block_outputs, resize_pos_embed,
                       sincos_2d, trunc_normal_one_std)
+from ..layers.attention import ACTIVATIONS
 
 ARCHS = {
     'tiny': dict(embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0),
@@ -23,6 +24,10 @@ ARCHS = {
     'base': dict(embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
     'large': dict(embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4.0),
     'huge': dict(embed_dim=1280, depth=32, num_heads=16, mlp_ratio=4.0),
+    # EVA-CLIP ViT-g/14 as BLIP-2 runs it: 39 of its 40 blocks, MLP 6144 (LAVIS eva_vit.py)
+    'eva-g': dict(embed_dim=1408, depth=39, num_heads=16, mlp_ratio=4.3637),
+    # CLIP ViT-L/14 as BLIP-2 runs it: LAVIS's create_clip_vit_L builds 21 of its 24 blocks
+    'clip-l': dict(embed_dim=1024, depth=21, num_heads=16, mlp_ratio=4.0),
 }
 OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
 
@@ -34,10 +39,10 @@ def _pair(x: Union[int, Sequence[int]]) -> Tuple[int, int]:
 class PatchEmbed(nn.Module):
     """Non-overlapping patches to tokens with one strided convolution."""
 
-    def __init__(self, patch_size: int, in_channels: int, embed_dim: int):
+    def __init__(self, patch_size: int, in_channels: int, embed_dim: int, bias: bool = True):
         super().__init__()
         self.patch_size = _pair(patch_size)
-        self.proj = nn.Conv2d(in_channels, embed_dim, self.patch_size, self.patch_size)
+        self.proj = nn.Conv2d(in_channels, embed_dim, self.patch_size, self.patch_size, bias=bias)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         H, W = x.shape[-2:]
@@ -53,7 +58,7 @@ class ViT(BaseModule):
     """Vision Transformer with the options of the MIM family.
 
     Args:
-        arch: ``'tiny' | 'small' | 'base' | 'large' | 'huge'`` or a dict with
+        arch: ``'tiny' | 'small' | 'base' | 'large' | 'huge' | 'eva-g' | 'clip-l'`` or a dict with
             ``embed_dim``, ``depth``, ``num_heads`` and ``mlp_ratio``.
         img_size: Training input size; sets the position-embedding grid.
         patch_size: Patch side in pixels.
@@ -81,7 +86,8 @@ class ViT(BaseModule):
             not built, as in MAE fine-tuning).
         out_indices: Blocks whose outputs are returned (negative counts back).
         final_norm: Apply ``norm`` to the last block's output.
-        with_cp: Activation checkpointing of every block during training.
+        with_cp: Activation checkpointing during training: ``True`` for every
+            block, an int N for the last N blocks (BLIP's ``vit_ckpt_layer``).
         window_size: Side, in patches, of the attention windows of the
             ``window_block_indexes`` blocks (ViTDet: 14). A grid that is not
             a multiple of it is zero-padded for those blocks.
@@ -94,6 +100,10 @@ class ViT(BaseModule):
         frozen_stages: Freeze the embeddings and the first ``frozen_stages``
             blocks (``depth`` also freezes the final norm): no gradients,
             always in eval mode. -1 freezes nothing (linear probing: depth).
+        patch_bias: Bias on the patch projection (CLIP's has none).
+        pre_norm: A LayerNorm ``norm_pre`` on the embedded tokens before the
+            blocks (CLIP's ``ln_pre``; timm's ``pre_norm``).
+        act_layer: MLP activation, ``'gelu'`` or ``'quick_gelu'`` (CLIP).
         init_cfg: MMEngine init config. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL, prefix='backbone.')`` loads any supported
             layout (official MAE / BEiT, timm, mmpretrain, mmseg, mmmim)
@@ -119,10 +129,13 @@ class ViT(BaseModule):
                  out_type: str = 'cls_token',
                  out_indices: Union[int, Sequence[int]] = -1,
                  final_norm: bool = True,
-                 with_cp: bool = False,
+                 with_cp: Union[bool, int] = False,
                  frozen_stages: int = -1,
                  window_size: int = 0,
                  window_block_indexes: Sequence[int] = (),
+                 patch_bias: bool = True,
+                 pre_norm: bool = False,
+                 act_layer: str = 'gelu',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
@@ -142,6 +155,8 @@ class ViT(BaseModule):
         if use_rel_pos and with_cls_token:
             raise ValueError('decomposed relative positions (use_rel_pos) cover patch tokens only; '
                              'set with_cls_token=False (as ViTDet does)')
+        if act_layer not in ACTIVATIONS:
+            raise ValueError(f'act_layer must be one of {sorted(ACTIVATIONS)}, got {act_layer!r}')
         if out_type not in OUT_TYPES:
             raise ValueError(f'out_type must be one of {OUT_TYPES}, got {out_type!r}')
         if out_type == 'cls_token' and not with_cls_token:
@@ -155,7 +170,8 @@ class ViT(BaseModule):
         self.num_extra_tokens = int(with_cls_token)
         self.out_type = out_type
         self.final_norm = final_norm and out_type != 'avg_featmap'
-        self.with_cp = with_cp
+        # the first block index that is checkpointed (depth: none)
+        self.first_cp_block = 0 if with_cp is True else self.depth - int(with_cp)
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         self.out_indices = sorted(i % self.depth for i in out_indices)
         self.window_size = window_size
@@ -171,7 +187,7 @@ class ViT(BaseModule):
                 raise ValueError("one shared relative position table cannot serve windowed and "
                                  "global blocks; use rel_pos_bias='per_layer'")
 
-        self.patch_embed = PatchEmbed(patch_size, in_channels, C)
+        self.patch_embed = PatchEmbed(patch_size, in_channels, C, patch_bias)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, C)) if with_cls_token else None
         self.pos_embed_type = pos_embed
         num_tokens = self.num_extra_tokens + self.grid_size[0] * self.grid_size[1]
@@ -183,6 +199,7 @@ class ViT(BaseModule):
         else:
             self.pos_embed = None
         self.pos_drop = nn.Dropout(drop_rate)
+        self.norm_pre = nn.LayerNorm(C, eps=norm_eps) if pre_norm else None
         self.rel_pos_bias = RelativePositionBias(self.grid_size, self.num_heads) \
             if rel_pos_bias == 'shared' else None
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
@@ -191,7 +208,7 @@ class ViT(BaseModule):
             Block(C, self.num_heads, arch.get('mlp_ratio', 4.0), qkv_bias, qv_bias,
                   ((ws, ws) if ws else self.grid_size) if rel_pos_bias == 'per_layer' else None,
                   layer_scale_init_value, drop_rate, attn_drop_rate, dpr[i], norm_eps, ws,
-                  ((ws, ws) if ws else self.grid_size) if use_rel_pos else None)
+                  ((ws, ws) if ws else self.grid_size) if use_rel_pos else None, act_layer)
             for i, ws in enumerate(windows)
         ])
         self.norm = nn.LayerNorm(C, eps=norm_eps) if self.final_norm else None
@@ -206,8 +223,9 @@ class ViT(BaseModule):
         if self.frozen_stages < 0:
             return []
         modules = [self.patch_embed, self.pos_drop, *self.blocks[:self.frozen_stages]]
-        if self.rel_pos_bias is not None:
-            modules.append(self.rel_pos_bias)
+        for m in (self.norm_pre, self.rel_pos_bias):
+            if m is not None:
+                modules.append(m)
         if self.frozen_stages >= self.depth and self.norm is not None:
             modules.append(self.norm)
         return modules
@@ -285,12 +303,15 @@ class ViT(BaseModule):
     def forward_blocks(self, x: torch.Tensor, grid: Tuple[int, int], final_norm: bool = True):
         """Run the blocks on ``[B, N, C]`` tokens; yield ``(index, tokens)`` at out_indices.
 
-        The last block's output goes through ``norm`` unless ``final_norm`` is False.
+        The tokens go through ``norm_pre`` first where built; the last block's
+        output goes through ``norm`` unless ``final_norm`` is False.
         """
         rel_pos_bias = None if self.rel_pos_bias is None else self.rel_pos_bias(grid)
         x = self.pos_drop(x)
+        if self.norm_pre is not None:
+            x = self.norm_pre(x)
         for i, blk in enumerate(self.blocks):
-            if self.with_cp and self.training:
+            if i >= self.first_cp_block and self.training:
                 x = checkpoint(blk, x, rel_pos_bias, grid, use_reentrant=False)
             else:
                 x = blk(x, rel_pos_bias, grid)
@@ -321,7 +342,7 @@ class ViT(BaseModule):
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay, and the layer count.
 
-        Embeddings and tokens are layer 0, block ``i`` is layer ``i + 1``, and
+        Embeddings, tokens and ``norm_pre`` are layer 0, block ``i`` is layer ``i + 1``, and
         everything after the blocks (norms, heads) and the shared relative
         position table are layer ``depth + 1`` (BEiT's ``get_num_layer_for_vit``).
         """
@@ -329,7 +350,7 @@ class ViT(BaseModule):
         if not param_name.startswith(prefix):
             return num_layers - 1, num_layers  # not a backbone parameter (head, neck)
         name = param_name[len(prefix):]
-        if name.startswith(('cls_token', 'pos_embed', 'patch_embed', 'mask_token')):
+        if name.startswith(('cls_token', 'pos_embed', 'patch_embed', 'mask_token', 'norm_pre')):
             return 0, num_layers
         if name.startswith('blocks.'):
             return int(name.split('.')[1]) + 1, num_layers

@@ -96,13 +96,23 @@ class Attention(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-class Mlp(nn.Module):
-    """Two-layer feed-forward network with GELU."""
+class QuickGELU(nn.Module):
+    """CLIP's sigmoid approximation of GELU, ``x * sigmoid(1.702 x)``."""
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+ACTIVATIONS = {'gelu': nn.GELU, 'quick_gelu': QuickGELU}
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network; ``act`` is ``'gelu'`` or ``'quick_gelu'`` (CLIP)."""
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0, act: str = 'gelu'):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = ACTIVATIONS[act]()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
@@ -119,7 +129,8 @@ class Block(nn.Module):
     that many patches a side (ViTDet; the grid is zero-padded to a multiple
     of the window, and a per-layer table is built for the window).
     ``rel_pos_size`` builds ViTDet's decomposed relative positions for that
-    patch grid (pass the window for a windowed block).
+    patch grid (pass the window for a windowed block). ``act`` is the MLP's
+    activation (:data:`ACTIVATIONS`).
     """
 
     def __init__(self,
@@ -135,7 +146,8 @@ class Block(nn.Module):
                  drop_path: float = 0.0,
                  norm_eps: float = 1e-6,
                  window_size: int = 0,
-                 rel_pos_size: Optional[Tuple[int, int]] = None):
+                 rel_pos_size: Optional[Tuple[int, int]] = None,
+                 act: str = 'gelu'):
         super().__init__()
         self.window_size = window_size
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
@@ -143,7 +155,7 @@ class Block(nn.Module):
                               rel_pos_size)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop, act)
         if layer_scale_init_value > 0:
             self.gamma_1 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
             self.gamma_2 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))

@@ -5,3 +5,6 @@ __all__ = ['DALLEEncoder', 'VQKD', 'NormEMAVectorQuantizer']
 from .maskgit_vqgan import MaskGITVQGAN, PatchGANDiscriminator, VGGPerceptualLoss
 
 __all__ += ['MaskGITVQGAN', 'PatchGANDiscriminator', 'VGGPerceptualLoss']
+from .vae import VAE
+
+__all__ += ['VAE']

@@ -1,0 +1,5 @@
+# Transfusion 1.4b (the paper's Table 2: 24 layers, width 2048, 16 heads; SwiGLU, RoPE, RMSNorm),
+# the recipe of _base_/transfusion_captions-256.py.
+_base_ = ['_base_/transfusion_captions-256.py']
+
+model = dict(generator=dict(arch='1.4b', with_cp=True))
