@@ -47,7 +47,6 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/val/'),
         pipeline=[*pipeline[:-1],
                   dict(type='PackInputs', algorithm_keys=['texts'], meta_keys=['image_id'])]))
-custom_imports = dict(imports=['mmmim.evaluation'], allow_failed_imports=False)  # CaptionMetric
 val_evaluator = dict(type='CaptionMetric')
 val_cfg = dict(type='ValLoop')
 

@@ -14,11 +14,13 @@ mask)`` (mmmim's ``BLIP`` and ``BLIP2`` stage 1). An image feature
 ``[Q, D]`` (BLIP-2's query features) is scored against a text by the maximum
 over its Q rows, as LAVIS's ``compute_sim_matrix``.
 """
+import logging
 from typing import Dict, List, Sequence
 
 import torch
 from mmengine.dist import broadcast_object_list, collect_results, get_dist_info
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
 
@@ -99,13 +101,29 @@ def _embed_dataset(model, dataloader) -> List[dict]:
             if not texts:
                 raise KeyError('retrieval needs "texts" in each data sample: CaptionDataset('
                                "per_image=True) and PackInputs(algorithm_keys=['texts', 'image_id'])")
-            part.append(dict(embeds=e.cpu(), feat=f.float().cpu(), texts=list(texts)))
+            image_id = s.get('image_id') if isinstance(s, dict) else getattr(s, 'image_id', None)
+            part.append(dict(embeds=e.cpu(), feat=f.float().cpu(), texts=list(texts),
+                             image_id=image_id))
         progress.update()
     progress.close()
     items = collect_results(part, len(dataloader.dataset), device='cpu')
     holder = [items]
     broadcast_object_list(holder)
-    return holder[0]
+    return _drop_refetched(holder[0])
+
+
+def _drop_refetched(items: List[dict]) -> List[dict]:
+    """Keep each image once: the dataset draws another image in place of an unreadable one
+    (skipped and counted by ``LoadImageOrSkip``), which would score that image twice."""
+    seen, kept = set(), []
+    for item in items:
+        if item['image_id'] is None or item['image_id'] not in seen:
+            kept.append(item)
+            seen.add(item['image_id'])
+    if len(kept) < len(items):
+        print_log(f'retrieval: {len(items) - len(kept)} unreadable image(s) left out; '
+                  f'{len(kept)} images ranked', logger='current', level=logging.WARNING)
+    return kept
 
 
 @torch.no_grad()

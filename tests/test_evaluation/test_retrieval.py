@@ -125,3 +125,29 @@ def test_evaluate_retrieval_on_demo_val(blip, demo_captions):
         assert out[k] == pytest.approx(v), k
     ref_itc = official_itm_eval(sims.numpy(), sims.numpy().T, [t // 2 for t in range(24)], img2txt)
     assert out['itc_txt_r1'] == pytest.approx(ref_itc['txt_r1'])
+
+
+def test_an_unreadable_image_is_left_out_not_scored_twice(blip, demo_captions, tmp_path):
+    """The dataset draws another image for an unreadable one; that image is ranked once."""
+    import json
+    import os.path as osp
+    import shutil
+    from mmengine.registry import DefaultScope
+    from mmmim.datasets import LoadImageOrSkip, load_caption_annotations
+    src = osp.join(demo_captions, 'annotations', 'captions_val.json')
+    entries = load_caption_annotations(src)[:6]
+    (tmp_path / 'annotations').mkdir()
+    (tmp_path / 'images' / 'val').mkdir(parents=True)
+    for e in entries:
+        shutil.copy(osp.join(demo_captions, 'images', 'val', e['image']), tmp_path / 'images' / 'val')
+    bad = tmp_path / 'images' / 'val' / entries[2]['image']
+    bad.write_bytes(bad.read_bytes()[:64])
+    (tmp_path / 'annotations' / 'captions_val.json').write_text(json.dumps(
+        [dict(image=e['image'], caption=e['captions'], image_id=e['image_id']) for e in entries]))
+    before = LoadImageOrSkip.num_skipped()
+    with DefaultScope.overwrite_default_scope('mmmim'):
+        loader = build_loader(str(tmp_path))
+    torch.manual_seed(0)
+    ranks = evaluate_retrieval(blip, loader, k_test=256)
+    assert LoadImageOrSkip.num_skipped() > before
+    assert len(ranks['i2t']) == 5 and len(ranks['t2i']) == 10  # 5 readable images, 2 captions each

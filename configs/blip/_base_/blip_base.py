@@ -2,7 +2,6 @@
 # bert-base MED (30,524 ids: bert-base-uncased + [DEC] + [ENC]), CLIP normalisation and
 # the official image augmentation (RandomResizedCrop, flip, RandomAugment(2, 5) ops).
 _base_ = ['../../_base_/default_runtime.py']
-custom_imports = dict(imports=['mmmim.evaluation'], allow_failed_imports=False)
 
 # Local copies: nothing downloads. The bert-base-uncased folder holds vocab.txt and its
 # weights; the DeiT-B file is deit_base_patch16_224-b5f2ef4d.pth (ImageNet).

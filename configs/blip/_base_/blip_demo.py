@@ -2,8 +2,6 @@
 # a 4-block ViT at 64x64 with 8x8 patches and a 3-layer MED (BERT) with the demo
 # WordPiece vocabulary (tools/misc/train_text_tokenizer.py --kind wordpiece).
 _base_ = ['../../_base_/default_runtime.py']
-# The retrieval loops and metrics.
-custom_imports = dict(imports=['mmmim.evaluation'], allow_failed_imports=False)
 
 data_root = 'data/demo_captions/'
 tokenizer = 'data/demo_captions/vocab'

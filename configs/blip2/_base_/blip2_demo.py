@@ -78,4 +78,3 @@ default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
-custom_imports = dict(imports=['mmmim.evaluation'], allow_failed_imports=False)

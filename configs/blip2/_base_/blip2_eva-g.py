@@ -74,5 +74,4 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=2))
 log_processor = dict(by_epoch=True)
-custom_imports = dict(imports=['mmmim.evaluation'], allow_failed_imports=False)
 randomness = dict(seed=42, diff_rank_seed=True)
