@@ -120,21 +120,9 @@ def resolve_classes(spec, num_classes, names):
 
 
 def build_model(args):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    import mmmim  # noqa: F401
+    from mmmim.apis import build_model_of
     from mmmim.checkpoint import load_rar_generator, load_tokenizer, read_checkpoint, unwrap
-    from mmmim.registry import MODELS
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.model.get('type') not in ('RAR', 'mmmim.RAR'):
-        raise SystemExit(f'{args.config}: model.type is {cfg.model.get("type")!r}, not RAR')
-    with DefaultScope.overwrite_default_scope('mmmim'):
-        model = MODELS.build(cfg.model)
+    cfg, model = build_model_of(args.config, 'RAR', args.cfg_options)
     if model.tokenizer is None:
         raise SystemExit(f'{args.config}: model.tokenizer is needed to decode the samples')
     contents = read_checkpoint(args.checkpoint)

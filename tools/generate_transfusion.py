@@ -69,21 +69,9 @@ def parse_args(argv=None):
 
 
 def build_model(args):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    import mmmim  # noqa: F401
+    from mmmim.apis import build_model_of
     from mmmim.checkpoint import read_checkpoint, unwrap
-    from mmmim.registry import MODELS
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.model.get('type') not in ('Transfusion', 'mmmim.Transfusion'):
-        raise SystemExit(f'{args.config}: model.type is {cfg.model.get("type")!r}, not Transfusion')
-    with DefaultScope.overwrite_default_scope('mmmim'):
-        model = MODELS.build(cfg.model)
+    cfg, model = build_model_of(args.config, 'Transfusion', args.cfg_options)
     sd = unwrap(read_checkpoint(args.checkpoint))
     target = model.state_dict()
     missing = sorted(k for k in target if k not in sd and not k.startswith('vae.'))

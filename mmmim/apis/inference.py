@@ -1,4 +1,5 @@
 """Small inference helpers: build a model from a config, reconstruct images."""
+import os.path as osp
 from typing import Optional, Sequence, Union
 
 import cv2
@@ -29,6 +30,21 @@ def init_model(config: Union[str, Config],
                            f'of the config: missing {missing or "none"}, unexpected '
                            f'{unexpected or "none"}')
     return model.to(device).eval()
+
+
+def build_model_of(config: str, model_type: str, cfg_options: Optional[dict] = None):
+    """``(cfg, model)`` of ``config`` (with ``cfg_options`` merged), whose model must be
+    ``model_type``; a missing file or another model type exits with a message naming it."""
+    from mmengine.registry import DefaultScope
+    if not osp.isfile(config):
+        raise SystemExit(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.model.get('type') not in (model_type, f'mmmim.{model_type}'):
+        raise SystemExit(f'{config}: model.type is {cfg.model.get("type")!r}, not {model_type}')
+    with DefaultScope.overwrite_default_scope('mmmim'):
+        return cfg, MODELS.build(cfg.model)
 
 
 def read_image(path: str, size: int) -> np.ndarray:

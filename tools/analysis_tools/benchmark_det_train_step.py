@@ -12,8 +12,6 @@ activation checkpointing. Prints one line: s/iter, img/s and peak memory.
 """
 import argparse
 import os.path as osp
-import resource
-import time
 
 import numpy as np
 import torch
@@ -22,6 +20,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
+
+from mmmim.utils.timing import time_steps
 
 
 def synthetic_batch(batch_size: int, size: int, num_classes: int, rng: np.random.Generator) -> dict:
@@ -87,21 +87,8 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     batch = synthetic_batch(args.batch_size, size, cfg.model.roi_head.bbox_head.num_classes, rng)
 
-    for _ in range(args.warmup):
-        model.train_step(batch, optim_wrapper)
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(args.iters):
-        model.train_step(batch, optim_wrapper)
-    if cuda:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - start) / args.iters
-    if cuda:
-        mem = f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (CUDA peak)'
-    else:
-        mem = f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process max RSS)'
+    dt, mem = time_steps(lambda: model.train_step(batch, optim_wrapper), args.warmup, args.iters,
+                         cuda)
     print(f'{osp.basename(args.config)} | {size}px | batch {args.batch_size} | {args.amp} | '
           f'with_cp {args.with_cp} | {args.device} | {dt:.3f} s/iter | '
           f'{args.batch_size / dt:.2f} img/s | {mem}')

@@ -11,8 +11,6 @@ optimizer is AdamW (fused on CUDA). Prints one line: implementation, img/s,
 step time, peak memory.
 """
 import argparse
-import resource
-import time
 from contextlib import nullcontext
 
 import torch
@@ -21,6 +19,7 @@ from mmengine.structures import BaseDataElement
 
 from mmmim.apis import init_model
 from mmmim.registry import TRANSFORMS
+from mmmim.utils.timing import time_steps
 
 
 def synthetic_batch(cfg: Config, model: torch.nn.Module, batch_size: int, device: str):
@@ -78,21 +77,7 @@ def main(argv=None):
         scaler.update()
         opt.zero_grad(set_to_none=True)
 
-    for _ in range(args.warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(args.iters):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - start) / args.iters
-    if cuda:
-        mem = f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (CUDA peak)'
-    else:
-        mem = f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process max RSS)'
+    dt, mem = time_steps(step, args.warmup, args.iters, cuda)
     name = f'mmmim {type(model).__name__}{" compiled" if args.compile else ""}'
     print(f'{name} | batch {args.batch_size} | {args.amp} | {args.device} | '
           f'{args.batch_size / dt:.1f} img/s | {dt * 1e3:.1f} ms/step | {mem}')

@@ -15,12 +15,13 @@ has no backward, so there it is timed forward-only. Prints one line per
 attention implementation: tokens/s, step time, peak memory.
 """
 import argparse
-import time
 from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+
+from mmmim.utils.timing import time_steps
 
 
 def packed_batch(batch_size, seq_len, caption_len, patches, patch_dim, vocab, device):
@@ -94,18 +95,7 @@ def main(argv=None):
 
         grad = nullcontext() if backward else torch.no_grad()
         with grad:
-            for _ in range(args.warmup):
-                step()
-            if cuda:
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            for _ in range(args.iters):
-                step()
-            if cuda:
-                torch.cuda.synchronize()
-        dt = (time.perf_counter() - start) / args.iters
-        mem = f'{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB' if cuda else 'n/a'
+            dt, mem = time_steps(step, args.warmup, args.iters, cuda)
         params = sum(q.numel() for q in model.parameters()) / 1e6
         print(f'{impl}: {tokens / dt:.0f} tokens/s, {dt * 1000:.1f} ms/step '
               f'({"train step" if backward else "forward only"}), {params:.1f}M parameters, '
