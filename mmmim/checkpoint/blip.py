@@ -46,18 +46,32 @@ FRESH_IF_ABSENT = {
     'temp': 'temperature, 0.07',
 }
 _TEXT_PARTS = ('text_encoder.', 'text_encoder_m.', 'text_decoder.bert.')
-# HF BlipVisionModel names -> timm / mmmim ViT names.
+# HF BlipVisionModel names and the timm / mmmim ViT names they map to (``{}``: a block index).
 _HF_VISION = [
-    (r'^embeddings\.class_embedding$', 'cls_token'),
-    (r'^embeddings\.position_embedding$', 'pos_embed'),
-    (r'^embeddings\.patch_embedding\.', 'patch_embed.proj.'),
-    (r'^encoder\.layers\.(\d+)\.self_attn\.qkv\.', r'blocks.\1.attn.qkv.'),
-    (r'^encoder\.layers\.(\d+)\.self_attn\.projection\.', r'blocks.\1.attn.proj.'),
-    (r'^encoder\.layers\.(\d+)\.layer_norm1\.', r'blocks.\1.norm1.'),
-    (r'^encoder\.layers\.(\d+)\.layer_norm2\.', r'blocks.\1.norm2.'),
-    (r'^encoder\.layers\.(\d+)\.mlp\.', r'blocks.\1.mlp.'),
-    (r'^post_layernorm\.', 'norm.'),
+    ('embeddings.class_embedding', 'cls_token'),
+    ('embeddings.position_embedding', 'pos_embed'),
+    ('embeddings.patch_embedding.', 'patch_embed.proj.'),
+    ('encoder.layers.{}.self_attn.qkv.', 'blocks.{}.attn.qkv.'),
+    ('encoder.layers.{}.self_attn.projection.', 'blocks.{}.attn.proj.'),
+    ('encoder.layers.{}.layer_norm1.', 'blocks.{}.norm1.'),
+    ('encoder.layers.{}.layer_norm2.', 'blocks.{}.norm2.'),
+    ('encoder.layers.{}.mlp.', 'blocks.{}.mlp.'),
+    ('post_layernorm.', 'norm.'),
 ]
+
+
+def _rename_vision(name: str, to_hf: bool) -> Optional[str]:
+    """``name`` under :data:`_HF_VISION` (HF -> mmmim, or back with ``to_hf``); None if no rule fits."""
+    for hf, ours in _HF_VISION:
+        src, dst = (ours, hf) if to_hf else (hf, ours)
+        end = '' if src.endswith('.') else '$'  # a prefix, or a whole name
+        pattern = '^' + re.escape(src).replace(r'\{\}', r'(\d+)') + end
+        new, n = re.subn(pattern, dst.replace('{}', r'\1'), name)
+        if n:
+            return new
+    return None
+
+
 _MMPRETRAIN_PARTS = {
     'vision_backbone.': 'visual_encoder.', 'vision_backbone_m.': 'visual_encoder_m.',
     'text_backbone.': 'text_encoder.', 'text_backbone_m.': 'text_encoder_m.',
@@ -139,11 +153,8 @@ def blip_from_hf(sd: StateDict) -> Tuple[StateDict, List[Tuple[str, str]]]:
     for k, v in sd.items():
         if k.startswith('vision_model.'):
             name = k[len('vision_model.'):]
-            for pattern, repl in _HF_VISION:
-                new, n = re.subn(pattern, repl, name)
-                if n:
-                    break
-            else:
+            new = _rename_vision(name, to_hf=False)
+            if new is None:
                 raise KeyError(f'HF BLIP vision key {k!r} has no place in mmmim\'s ViT')
             out['visual_encoder.' + new] = v
         elif k.startswith(('text_encoder.', 'text_decoder.', 'vision_proj.', 'text_proj.',
@@ -183,17 +194,6 @@ def blip_to_official(sd: StateDict) -> StateDict:
     return out
 
 
-_HF_VISION_BACK = [
-    (r'^cls_token$', 'embeddings.class_embedding'),
-    (r'^pos_embed$', 'embeddings.position_embedding'),
-    (r'^patch_embed\.proj\.', 'embeddings.patch_embedding.'),
-    (r'^blocks\.(\d+)\.attn\.qkv\.', r'encoder.layers.\1.self_attn.qkv.'),
-    (r'^blocks\.(\d+)\.attn\.proj\.', r'encoder.layers.\1.self_attn.projection.'),
-    (r'^blocks\.(\d+)\.norm1\.', r'encoder.layers.\1.layer_norm1.'),
-    (r'^blocks\.(\d+)\.norm2\.', r'encoder.layers.\1.layer_norm2.'),
-    (r'^blocks\.(\d+)\.mlp\.', r'encoder.layers.\1.mlp.'),
-    (r'^norm\.', 'post_layernorm.'),
-]
 HF_BLIP_FORMATS = ('hf-blip-retrieval', 'hf-blip-caption')
 
 
@@ -220,11 +220,8 @@ def blip_to_hf(sd: StateDict, dst_format: str, vision_heads: int, text_heads: in
     for k, v in sd.items():
         if k.startswith('visual_encoder.'):
             name = k[len('visual_encoder.'):]
-            for pattern, repl in _HF_VISION_BACK:
-                new, n = re.subn(pattern, repl, name)
-                if n:
-                    break
-            else:
+            new = _rename_vision(name, to_hf=True)
+            if new is None:
                 raise KeyError(f'{k} has no place in HF BlipVisionModel')
             out['vision_model.' + new] = v.clone()
         elif k.startswith(keep) and not k.endswith(TOKEN_TYPE):
