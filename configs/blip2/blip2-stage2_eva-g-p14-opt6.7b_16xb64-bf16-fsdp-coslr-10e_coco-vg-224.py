@@ -2,16 +2,9 @@
 # blip2-stage2_eva-g-p14-opt6.7b_16xb64-amp-coslr-10e_coco-vg-224.py, the model (frozen LLM and
 # tower included) sharded over the GPUs in bf16, one FSDP unit per OPT decoder layer and per ViT
 # block; use_orig_params for the mix of frozen and trained parameters.
-_base_ = ['blip2-stage2_eva-g-p14-opt6.7b_16xb64-amp-coslr-10e_coco-vg-224.py']
+_base_ = ['blip2-stage2_eva-g-p14-opt6.7b_16xb64-amp-coslr-10e_coco-vg-224.py',
+          '../_base_/strategies/fsdp_bf16.py']
 
-runner_type = 'FlexibleRunner'
-strategy = dict(
-    type='FSDPStrategy',
-    model_wrapper=dict(
-        auto_wrap_policy='blip2_fsdp_wrap_policy',  # mmmim.engine.fsdp
-        mixed_precision=dict(param_dtype='bfloat16', reduce_dtype='bfloat16',
-                             buffer_dtype='bfloat16'),
-        use_orig_params=True))
 custom_imports = dict(imports=['mmmim.evaluation', 'mmmim.engine'], allow_failed_imports=False)
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),

@@ -14,6 +14,7 @@ model = dict(
     vae=None,
     patch_size=4,
     max_caption_tokens=32,
+    max_seq_len=None,  # one pair a row (short rows on the CPU)
     diffusion=dict(clip_sample=True),
     sampling=dict(num_inference_steps=50, guidance_scale=3.0, max_new_tokens=24),
     generator=dict(arch=dict(_delete_=True, embed_dim=256, depth=6, num_heads=8),

@@ -18,6 +18,6 @@ __all__ += [
 from .blip import ITCAlphaWarmupHook, itc_alpha
 
 __all__ += ['ITCAlphaWarmupHook', 'itc_alpha']
-from .fsdp import blip2_fsdp_wrap_policy
+from .fsdp import ShardedGradClipOptimWrapper, transformer_block_wrap_policy
 
-__all__ += ['blip2_fsdp_wrap_policy']
+__all__ += ['ShardedGradClipOptimWrapper', 'transformer_block_wrap_policy']

@@ -57,12 +57,12 @@ def test_fsdp_recipe_and_wrap_policy():
     c = cfg('blip2/blip2-stage2_eva-g-p14-opt6.7b_16xb64-bf16-fsdp-coslr-10e_coco-vg-224.py')
     assert c.runner_type == 'FlexibleRunner' and c.strategy.type == 'FSDPStrategy'
     assert c.strategy.model_wrapper.use_orig_params  # frozen and trained parameters mixed
-    assert c.strategy.model_wrapper.auto_wrap_policy == 'blip2_fsdp_wrap_policy'
+    assert c.strategy.model_wrapper.auto_wrap_policy == 'transformer_block_wrap_policy'
     from mmengine.registry import FUNCTIONS
     from transformers import OPTConfig, OPTForCausalLM
     import mmmim.engine  # noqa: F401  (registers the policy)
     from mmmim.models.backbones.vit import ViT
-    policy = FUNCTIONS.get('blip2_fsdp_wrap_policy')
+    policy = FUNCTIONS.get('transformer_block_wrap_policy')
     opt = OPTForCausalLM(OPTConfig(hidden_size=16, num_hidden_layers=2, ffn_dim=32,
                                    num_attention_heads=2, vocab_size=32))
     vit = ViT(arch=dict(embed_dim=16, depth=3, num_heads=2), img_size=16, patch_size=8)

@@ -126,10 +126,47 @@ def test_paper_sizes_have_their_parameter_counts():
             model = TransfusionTransformer(arch=name, vocab_size=32000 + 6, patch_dim=32)
         n = sum(p.numel() for p in model.parameters())
         assert abs(n / count - 1) < 0.1, (name, n)
-        name_ = f'transfusion-{name}-p2_64xb8-bf16-250ki_captions-256.py'
+        fsdp = '-fsdp' if name == '7b' else ''
+        name_ = f'transfusion-{name}-p2_64xb112-bf16{fsdp}-250ki_captions-256.py'
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'transfusion', name_))
         assert cfg.model.generator.arch == name and cfg.model.lambda_ddpm == 5.0
         assert cfg.model.noise_limit == 500 and cfg.model.caption_first_prob == 0.8
+
+
+def test_unet_7b_adds_the_papers_unet_size():
+    """The U-Net patchify adds 0.27B parameters to 7B (the paper's Table 7: 3.8%)."""
+    from mmmim.models.generators.transfusion import TransfusionTransformer
+    c = Config.fromfile(osp.join(REPO, 'configs', 'transfusion',
+                                 'transfusion-7b-unet-p2_64xb112-bf16-fsdp-250ki_captions-256.py'))
+    assert c.runner_type == 'FlexibleRunner' and c.model.patch_size == 2
+    gen = {k: v for k, v in c.model.generator.items() if k != 'type'}
+    with torch.device('meta'):
+        model = TransfusionTransformer(**gen, vocab_size=32000 + 6, patch_dim=32)
+    extra = sum(p.numel() for p in model.patch_embed.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    assert abs(extra / 0.27e9 - 1) < 0.1 and abs(extra / total - 0.038) < 0.005, extra
+
+
+def test_7b_recipe_is_sharded_one_unit_per_block():
+    """7B does not fit one GPU with AdamW: FlexibleRunner + FSDP, one unit per Llama block
+    (torch FSDP refuses CPU devices, so the config and the wrap policy are what is checked)."""
+    from mmengine.registry import FUNCTIONS
+
+    import mmmim.engine  # noqa: F401  (registers the policy)
+    from mmmim.models.generators.transfusion import TransfusionTransformer
+    c = Config.fromfile(osp.join(REPO, 'configs', 'transfusion',
+                                 'transfusion-7b-p2_64xb112-bf16-fsdp-250ki_captions-256.py'))
+    assert c.runner_type == 'FlexibleRunner' and c.strategy.type == 'FSDPStrategy'
+    wrapper = c.strategy.model_wrapper
+    assert wrapper.use_orig_params and wrapper.mixed_precision.param_dtype == 'bfloat16'
+    assert c.optim_wrapper.type == 'ShardedGradClipOptimWrapper'
+    assert c.optim_wrapper.clip_grad.max_norm == 1.0
+    assert c.optim_wrapper.optimizer.lr == 3e-4
+    assert c.model.generator.with_cp
+    policy = FUNCTIONS.get(wrapper.auto_wrap_policy)
+    gen = TransfusionTransformer(arch=dict(embed_dim=32, depth=3, num_heads=4), vocab_size=40)
+    assert [m for m in gen.modules() if policy(m, False, 0)] == list(gen.blocks)
+    assert policy(gen, True, 0)
 
 
 def test_schedule_is_the_cosine_formula():
@@ -317,3 +354,125 @@ def test_image_in_place_sampling(model):
     caps = model.image_to_text(torch.rand(2, 3, 16, 16) * 2 - 1,
                                generator=torch.Generator().manual_seed(0))
     assert len(caps) == 2 and all(isinstance(c, str) for c in caps)
+
+
+def test_document_mask_equals_brute_force():
+    """Packed rows: a position attends within its own document only (causal, bidirectional
+    within each image, padding masked), for the SDPA mask and the FlexAttention block mask."""
+    # two rows of documents: (doc, kind, size) runs, then padding
+    rows = [[(0, 'text', 3), (0, 'image', 4), (0, 'text', 2), (1, 'text', 2), (1, 'image', 3)],
+            [(2, 'text', 2), (2, 'image', 5), (2, 'text', 1), (3, 'text', 4), (3, 'image', 2),
+             (3, 'text', 1), (4, 'text', 3)]]
+    L = 20
+    image_ids, doc_ids, valid = [], [], []
+    for row in rows:
+        img, doc, n_img = [], [], 0
+        for d, kind, size in row:
+            img += [n_img if kind == 'image' else -1] * size
+            n_img += kind == 'image'
+            doc += [d] * size
+        pad = L - len(img)
+        image_ids.append(img + [-1] * pad)
+        doc_ids.append(doc + [-1] * pad)
+        valid.append([True] * len(doc) + [False] * pad)
+    image_ids, doc_ids, valid = map(torch.tensor, (image_ids, doc_ids, valid))
+    ref = torch.zeros(2, L, L, dtype=torch.bool)
+    for b in range(2):
+        for q in range(L):
+            for k in range(L):
+                same_doc = doc_ids[b, q] == doc_ids[b, k]
+                same_img = image_ids[b, q] >= 0 and image_ids[b, q] == image_ids[b, k]
+                ref[b, q, k] = q == k or (bool(valid[b, k]) and same_doc
+                                          and (k < q or same_img))
+    mask = mixed_modal_mask(image_ids, valid, doc_ids=doc_ids)
+    assert torch.equal(mask[:, 0], ref)
+    from mmmim.models.layers.llama import LlamaAttention
+    torch.manual_seed(0)
+    attn = LlamaAttention(32, 4)
+    x = torch.randn(2, L, 32)
+    pos = torch.arange(L).repeat(2, 1)
+    with torch.no_grad():
+        flex = attn(x, pos, mixed_modal_block_mask(image_ids, valid, doc_ids))
+        dense = attn(x, pos, mask)
+    torch.testing.assert_close(flex, dense, atol=1e-5, rtol=1e-5)
+
+
+def test_packed_loss_equals_one_pair_a_row(model):
+    """Packing pairs into rows (attention and RoPE positions per document) changes nothing:
+    the loss equals the loss with one pair a row; a pair that cannot fit is refused."""
+    from mmmim.models.algorithms.transfusion import pack_first_fit
+    assert pack_first_fit([5, 4, 3, 2, 6], 9) == [[0, 1], [2, 3], [4]]
+    torch.manual_seed(2)
+    texts = ['a red ring in the upper left', 'a blue disc', 'a yellow checkered square on a '
+             'white to gray gradient, lower right', 'a green ring', 'a red disc, upper right']
+    x0 = torch.rand(5, 16, 48) * 2 - 1
+    caption_first = torch.tensor([True, False, True, True, False])
+    drop = torch.tensor([False, False, False, True, False])
+    timesteps = torch.tensor([900, 400, 10, 999, 250])
+    noise = torch.randn_like(x0)
+    ref = model.loss_of(texts, x0, caption_first, drop, timesteps, noise)
+    try:
+        model.max_seq_len = 64
+        seq = model.build_sequences([model.encode_text([t])[0] for t in texts], 16,
+                                    caption_first)
+        assert seq['input_ids'].shape[0] < 5 and seq['input_ids'].shape[1] == 64
+        assert sorted(seq['order'].tolist()) == list(range(5))
+        packed = model.loss_of(texts, x0, caption_first, drop, timesteps, noise)
+        model.max_seq_len = 20
+        with pytest.raises(ValueError, match='max_seq_len=20'):
+            model.loss_of(texts, x0, caption_first, drop, timesteps, noise)
+    finally:
+        model.max_seq_len = None
+    for k in ('loss_lm', 'ddpm_mse', 'text_acc'):
+        torch.testing.assert_close(packed[k], ref[k], atol=1e-5, rtol=1e-5)
+
+
+def test_unet_patch_embed_is_diffusers_unet():
+    """With the transformer taken out (identity projections), the U-Net patchify's down and up
+    blocks are diffusers' ``UNet2DModel`` of the same blocks without a middle block."""
+    from diffusers import UNet2DModel
+
+    from mmmim.models.generators.transfusion import UNetPatchEmbed
+    torch.manual_seed(0)
+    embed = UNetPatchEmbed(patch_dim=4 * 4 * 4, embed_dim=24, in_channels=4,
+                           block_out_channels=(8, 16, 24), layers_per_block=1, norm_num_groups=4)
+    assert embed.p == 4
+    ref = UNet2DModel(in_channels=4, out_channels=4, down_block_types=('DownBlock2D', ) * 3,
+                      up_block_types=('UpBlock2D', ) * 3, mid_block_type=None,
+                      block_out_channels=(8, 16, 24), layers_per_block=1, norm_num_groups=4)
+    ref.load_state_dict(embed.unet.state_dict())
+    with torch.no_grad():
+        embed.proj_in.weight.copy_(torch.eye(24))
+        embed.proj_out.weight.copy_(torch.eye(24))
+        embed.proj_in.bias.zero_()
+        embed.proj_out.bias.zero_()
+        latents = torch.randn(2, 4, 16, 16)
+        t = torch.tensor([10, 700])
+        tokens, state = embed.encode(patchify(latents, 4), t)
+        assert tokens.shape == (2, 16, 24)
+        out = unpatchify(embed.decode(tokens, state), 4, 4)
+        expected = ref(latents, t).sample
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='patch_size to 4'):
+        UNetPatchEmbed(patch_dim=16, embed_dim=24, in_channels=4, block_out_channels=(8, 16, 24))
+
+
+def test_unet_transfusion_trains_and_samples(demo_bpe_tokenizer):
+    """A Transfusion with the U-Net patchify: loss terms finite with gradients into the U-Net,
+    text -> image returns images of the input size."""
+    from mmmim.registry import MODELS
+    torch.manual_seed(0)
+    gen = dict(TINY, patch_embed=dict(type='UNetPatchEmbed', in_channels=3,
+                                      block_out_channels=(8, 16), layers_per_block=1,
+                                      norm_num_groups=4))
+    with DefaultScope.overwrite_default_scope('mmmim'):
+        m = MODELS.build(dict(type='Transfusion', tokenizer=demo_bpe_tokenizer, generator=gen,
+                              patch_size=2, sampling=dict(num_inference_steps=2,
+                                                          guidance_scale=2.0)))
+    out = m.loss(torch.rand(2, 3, 8, 8) * 2 - 1, [dict(text='a red ring')] * 2)
+    (out['loss_lm'] + out['loss_ddpm']).backward()
+    assert all(torch.isfinite(v) for v in out.values())
+    assert m.generator.patch_embed.unet.conv_in.weight.grad.abs().sum() > 0
+    imgs = m.eval().text_to_image(['a red ring'], num_patches=16,
+                                  generator=torch.Generator().manual_seed(0))
+    assert imgs.shape == (1, 3, 8, 8)

@@ -75,7 +75,7 @@ def test_benchmark_runs_on_the_cpu(capsys):
     spec = importlib.util.spec_from_file_location('benchmark_transfusion', path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    config = 'configs/transfusion/transfusion-0.16b-p2_64xb8-bf16-250ki_captions-256.py'
+    config = 'configs/transfusion/transfusion-0.16b-p2_64xb112-bf16-250ki_captions-256.py'
     bench.main([osp.join(REPO, config),
                 '--arch', '32,1,4', '--seq-len', '160', '--patches', '16', '--batch-size', '1',
                 '--iters', '1', '--warmup', '1', '--amp', 'none', '--device', 'cpu'])

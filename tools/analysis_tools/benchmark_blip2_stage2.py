@@ -92,10 +92,10 @@ def main(argv=None):
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         from torch.distributed.fsdp import MixedPrecision
 
-        from mmmim.engine.fsdp import blip2_fsdp_wrap_policy
+        from mmmim.engine.fsdp import transformer_block_wrap_policy
         mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16,
                             buffer_dtype=torch.bfloat16) if args.dtype == 'bf16' else None
-        model = FSDP(model, auto_wrap_policy=blip2_fsdp_wrap_policy, mixed_precision=mp,
+        model = FSDP(model, auto_wrap_policy=transformer_block_wrap_policy, mixed_precision=mp,
                      use_orig_params=True, device_id=device if cuda else None)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)

@@ -1,13 +1,14 @@
 """Train-step tokens/s of the Transfusion transformer: FlexAttention block mask vs SDPA dense mask.
 
     python tools/analysis_tools/benchmark_transfusion.py \
-        configs/transfusion/transfusion-0.16b-p2_64xb8-bf16-250ki_captions-256.py \
+        configs/transfusion/transfusion-0.16b-p2_64xb112-bf16-250ki_captions-256.py \
         [--seq-len 4096] [--batch-size 2] [--attn flex sdpa] [--amp bf16] [--iters 10]
         [--warmup 3] [--arch W,D,H] [--device cuda]
 
 Synthetic packed rows as the paper trains on: each ``--seq-len`` row holds
-image-caption pairs (``--caption-len`` text tokens, BOI, ``--patches``
-patches, EOI) until full, so a 4096 row holds 14 images of 256 patches.
+image-caption pairs (``<bos>``, ``--caption-len`` text tokens, BOI,
+``--patches`` patches, EOI, ``<eos>``) until full, each attending within
+itself, so a 4096 row holds 14 images of 256 patches.
 A step is forward (LM cross-entropy on text, MSE on patches) + backward +
 AdamW (fused on CUDA), on the generator alone (the VAE and tokenizer are
 not part of the step). FlexAttention runs compiled on CUDA; on the CPU it
@@ -25,20 +26,24 @@ from mmmim.utils.timing import time_steps
 
 
 def packed_batch(batch_size, seq_len, caption_len, patches, patch_dim, vocab, device):
-    """``input_ids``, ``image_ids`` ``[B, L]``, patches ``[N, n, P]``, timesteps ``[N]``."""
+    """``input_ids``, ``image_ids``, ``doc_ids`` ``[B, L]``, patches ``[N, n, P]``,
+    timesteps ``[N]``: rows packed with pairs as ``Transfusion(max_seq_len=L)`` builds them."""
     ids = torch.randint(0, vocab, (batch_size, seq_len), device=device)
     image_ids = torch.full((batch_size, seq_len), -1, dtype=torch.long, device=device)
+    doc_ids = torch.full((batch_size, seq_len), -1, dtype=torch.long, device=device)
     n = 0
+    pair = caption_len + patches + 4  # <bos> caption <boi> patches <eoi> <eos>
     for b in range(batch_size):
         pos = 0
-        while pos + caption_len + patches + 2 <= seq_len:
-            start = pos + caption_len + 1
+        while pos + pair <= seq_len:
+            start = pos + caption_len + 2
             image_ids[b, start:start + patches] = n
+            doc_ids[b, pos:pos + pair] = n
             n += 1
-            pos = start + patches + 1
+            pos += pair
     x = torch.randn(n, patches, patch_dim, device=device)
     t = torch.randint(0, 1000, (n, ), device=device)
-    return ids, image_ids, x, t
+    return ids, image_ids, doc_ids, x, t
 
 
 def main(argv=None):
@@ -69,7 +74,7 @@ def main(argv=None):
     dtype = torch.bfloat16 if args.amp == 'bf16' else None
     batch = packed_batch(args.batch_size, args.seq_len, args.caption_len, args.patches,
                          gen_cfg['patch_dim'], gen_cfg['vocab_size'], args.device)
-    num_images = batch[2].shape[0]
+    num_images = batch[3].shape[0]
     tokens = args.batch_size * args.seq_len
     for impl in args.attn:
         torch.manual_seed(0)
@@ -78,12 +83,13 @@ def main(argv=None):
         backward = cuda or impl == 'sdpa'
         autocast = torch.autocast(args.device.split(':')[0], dtype=dtype) if dtype \
             else nullcontext()
-        ids, image_ids, x, t = batch
-        text = image_ids < 0
+        ids, image_ids, doc_ids, x, t = batch
+        valid = doc_ids >= 0
+        text = (image_ids < 0) & valid
 
         def step():
             with autocast:
-                logits, eps = model(ids, image_ids, x, t)
+                logits, eps = model(ids, image_ids, x, t, valid, doc_ids)
                 loss = F.cross_entropy(logits[:, :-1][text[:, 1:] & text[:, :-1]].float(),
                                        ids[:, 1:][text[:, 1:] & text[:, :-1]])
                 loss = loss + 5 * F.mse_loss(eps.float(), x)

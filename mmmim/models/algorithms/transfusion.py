@@ -1,6 +1,6 @@
 """Transfusion (Zhou et al., 2024): next-token loss on text plus DDPM loss on image latents.
 
-Each image-caption pair becomes one sequence, caption first with
+Each image-caption pair becomes one document, caption first with
 probability ``caption_first_prob`` (0.8)::
 
     <bos> caption <boi> patches <eoi> <eos>      (generation order)
@@ -11,6 +11,8 @@ In generation order the caption is dropped with probability
 timestep ``t`` and noise ``eps``; its patches enter as
 ``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``. In captioning order ``t`` is at
 most ``noise_limit`` (500), so the caption conditions on a readable image.
+A row holds one document, or with ``max_seq_len`` (the paper's 4096) the
+documents of a batch packed into rows, each attending only within itself.
 
 ``L = L_LM + lambda * L_DDPM``: ``L_LM`` the mean cross-entropy over text
 targets (positions whose input and next token are text, padding excluded),
@@ -24,26 +26,26 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 
 from mmmim.registry import MODELS
+from ..generators.transfusion import patchify, unpatchify
 from ..layers import freeze
 
 
-def patchify(latents: torch.Tensor, p: int) -> torch.Tensor:
-    """``[N, C, H, W]`` -> ``[N, (H/p)(W/p), p*p*C]``, patches left-to-right, top-to-bottom."""
-    N, C, H, W = latents.shape
-    if H % p or W % p:
-        raise ValueError(f'latent size {H}x{W} is not a multiple of the patch size {p}')
-    x = latents.reshape(N, C, H // p, p, W // p, p)
-    return x.permute(0, 2, 4, 3, 5, 1).reshape(N, (H // p) * (W // p), p * p * C)
-
-
-def unpatchify(patches: torch.Tensor, p: int, channels: int) -> torch.Tensor:
-    """Inverse of :func:`patchify` for a square grid: ``[N, n, p*p*C]`` -> ``[N, C, H, W]``."""
-    N, n, _ = patches.shape
-    side = int(round(n**0.5))
-    if side * side != n:
-        raise ValueError(f'{n} patches do not form a square grid')
-    x = patches.reshape(N, side, side, p, p, channels).permute(0, 5, 1, 3, 2, 4)
-    return x.reshape(N, channels, side * p, side * p)
+def pack_first_fit(lengths: Sequence[int], max_len: int) -> List[List[int]]:
+    """Documents of ``lengths`` into rows of at most ``max_len`` positions: each document, in
+    order, goes to the first row it fits in. Returns the document indices of each row."""
+    rows, room = [], []
+    for i, n in enumerate(lengths):
+        if n > max_len:
+            raise ValueError(f'a document of {n} positions does not fit max_seq_len={max_len}; '
+                             'raise max_seq_len or lower max_caption_tokens')
+        r = next((r for r, free in enumerate(room) if free >= n), None)
+        if r is None:
+            rows.append([])
+            room.append(max_len)
+            r = len(rows) - 1
+        rows[r].append(i)
+        room[r] -= n
+    return rows
 
 
 @MODELS.register_module()
@@ -68,6 +70,9 @@ class Transfusion(BaseModel):
         caption_drop_prob: Caption dropout of generation-order samples (CFG).
         noise_limit: Largest timestep of captioning-order images (500).
         max_caption_tokens: Captions are cut to this many tokens.
+        max_seq_len: Pack the pairs of a batch into rows of this many positions
+            (the paper's 4096), attention and RoPE positions per document;
+            None: one pair a row.
         diffusion: ``DDPMScheduler`` options (1000 steps, cosine schedule =
             ``squaredcos_cap_v2``, epsilon prediction); the DDIM sampler reuses them.
         sampling: Defaults of :meth:`text_to_image` / :meth:`image_to_text`:
@@ -86,6 +91,7 @@ class Transfusion(BaseModel):
                  caption_drop_prob: float = 0.2,
                  noise_limit: int = 500,
                  max_caption_tokens: int = 64,
+                 max_seq_len: Optional[int] = None,
                  diffusion: Optional[dict] = None,
                  sampling: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -115,6 +121,7 @@ class Transfusion(BaseModel):
         self.caption_drop_prob = caption_drop_prob
         self.noise_limit = noise_limit
         self.max_caption_tokens = max_caption_tokens
+        self.max_seq_len = max_seq_len
         self.diffusion_cfg = dict(num_train_timesteps=1000, beta_schedule='squaredcos_cap_v2',
                                   prediction_type='epsilon', clip_sample=False)
         self.diffusion_cfg.update(diffusion or {})
@@ -147,36 +154,52 @@ class Transfusion(BaseModel):
 
     def build_sequences(self, captions: List[List[int]], num_patches: int,
                         caption_first: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Right-padded ``input_ids``, ``image_ids``, ``valid`` ``[B, L]`` and the LM ``labels``
-        ``[B, L]`` (-100 where no text target) of one image per row."""
+        """One document of one image per caption, as right-padded rows: ``input_ids``,
+        ``image_ids``, ``valid``, ``doc_ids`` and the LM ``labels`` (-100 where no text target)
+        ``[R, L]``, and ``order`` ``[N]``, the caption of each image in the rows' image order.
+
+        Without ``max_seq_len`` a row holds one document; with it, documents are packed
+        first-fit into rows of ``max_seq_len`` positions."""
         s = self.special_ids
-        rows, images = [], []
+        docs, starts = [], []
         for i, cap in enumerate(captions):
             img = [s['image']] * num_patches
             if caption_first[i]:
-                seq = [s['bos']] + cap + [s['boi']] + img + [s['eoi'], s['eos']]
-                start = len(cap) + 2
+                docs.append([s['bos']] + cap + [s['boi']] + img + [s['eoi'], s['eos']])
+                starts.append(len(cap) + 2)
             else:
-                seq = [s['bos'], s['boi']] + img + [s['eoi']] + cap + [s['eos']]
-                start = 2
-            rows.append(seq)
-            images.append(start)
-        L = max(len(r) for r in rows)
-        B = len(rows)
-        device = caption_first.device
-        input_ids = torch.full((B, L), s['pad'], dtype=torch.long)
-        image_ids = torch.full((B, L), -1, dtype=torch.long)
-        valid = torch.zeros(B, L, dtype=torch.bool)
-        for i, (seq, start) in enumerate(zip(rows, images)):
-            input_ids[i, :len(seq)] = torch.tensor(seq)
-            image_ids[i, start:start + num_patches] = i
-            valid[i, :len(seq)] = True
-        text = (image_ids < 0) & valid  # [B, L]
+                docs.append([s['bos'], s['boi']] + img + [s['eoi']] + cap + [s['eos']])
+                starts.append(2)
+        if self.max_seq_len is None:
+            rows = [[i] for i in range(len(docs))]
+            L = max(len(d) for d in docs)
+        else:
+            rows = pack_first_fit([len(d) for d in docs], self.max_seq_len)
+            L = self.max_seq_len
+        R = len(rows)
+        input_ids = torch.full((R, L), s['pad'], dtype=torch.long)
+        image_ids = torch.full((R, L), -1, dtype=torch.long)
+        doc_ids = torch.full((R, L), -1, dtype=torch.long)
+        order = [i for row in rows for i in row]  # images numbered in row-major order
+        image_number = {i: k for k, i in enumerate(order)}
+        for r, row in enumerate(rows):
+            pos = 0
+            for i in row:
+                n = len(docs[i])
+                input_ids[r, pos:pos + n] = torch.tensor(docs[i])
+                doc_ids[r, pos:pos + n] = i
+                a = pos + starts[i]
+                image_ids[r, a:a + num_patches] = image_number[i]
+                pos += n
+        valid = doc_ids >= 0
+        text = (image_ids < 0) & valid  # [R, L]
         labels = torch.full_like(input_ids, -100)
-        has_target = text[:, :-1] & text[:, 1:]  # input and next position are both text
+        # input and next position are both text of the same document
+        has_target = text[:, :-1] & text[:, 1:] & (doc_ids[:, :-1] == doc_ids[:, 1:])
         labels[:, :-1] = torch.where(has_target, input_ids[:, 1:], -100)
-        out = dict(input_ids=input_ids, image_ids=image_ids, valid=valid, labels=labels)
-        return {k: v.to(device) for k, v in out.items()}
+        out = dict(input_ids=input_ids, image_ids=image_ids, valid=valid, doc_ids=doc_ids,
+                   labels=labels, order=torch.tensor(order))
+        return {k: v.to(caption_first.device) for k, v in out.items()}
 
     # -- the loss -------------------------------------------------------------------------
     def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
@@ -199,9 +222,12 @@ class Transfusion(BaseModel):
         noise like the clean patches ``x0`` ``[B, n, P]``."""
         captions = [[] if d else c for c, d in zip(self.encode_text(texts), drop.tolist())]
         seq = self.build_sequences(captions, x0.shape[1], caption_first)
+        order = seq['order']
+        x0, noise, timesteps = x0[order], noise[order], timesteps[order]
         xt = self.scheduler.add_noise(x0, noise, timesteps)
         logits, eps = self.generator(seq['input_ids'], seq['image_ids'], xt, timesteps,
-                                     seq['valid'])
+                                     seq['valid'],
+                                     None if self.max_seq_len is None else seq['doc_ids'])
         labels = seq['labels']
         logits = logits.float()
         loss_lm = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)

@@ -2,11 +2,11 @@
 
 A sequence mixes text tokens and the patches of (noised) image latents; each
 image is wrapped in BOI / EOI text tokens. Text tokens are embedded by a
-table, patches by a linear layer plus an embedding of their diffusion
-timestep. Attention is causal over the sequence and bidirectional within
-each image (:func:`mixed_modal_mask`). The last hidden states give
-next-token logits (``lm_head``) at text positions and the predicted noise
-(``patch_out``) at patch positions.
+table, patches (with an embedding of their diffusion timestep) by a linear
+layer or U-Net down blocks. Attention is causal over the sequence and
+bidirectional within each image (:func:`mixed_modal_mask`). The last hidden
+states give next-token logits (``lm_head``) at text positions and the
+predicted noise (a linear layer or U-Net up blocks) at patch positions.
 
 Sampling (:meth:`TransfusionTransformer.generate`) follows the paper's
 decoding: text token by token (KV cache); on BOI, ``n`` patches of pure
@@ -23,6 +23,7 @@ Batch layout of :meth:`TransfusionTransformer.forward` (``L`` positions a row,
                          images numbered in row-major order of the batch
     patches    [N, n, P] (noised) latent patches, left-to-right, top-to-bottom
     timesteps  [N]       diffusion timestep of each image
+    doc_ids    [B, L]    (packed rows) the document of each position, -1 at padding
 """
 import importlib.util
 import math
@@ -56,16 +57,138 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-class TimestepEmbedder(nn.Module):
-    """Sinusoidal features of the timestep through ``Linear -> SiLU -> Linear``."""
+def patchify(latents: torch.Tensor, p: int) -> torch.Tensor:
+    """``[N, C, H, W]`` -> ``[N, (H/p)(W/p), p*p*C]``, patches left-to-right, top-to-bottom."""
+    N, C, H, W = latents.shape
+    if H % p or W % p:
+        raise ValueError(f'latent size {H}x{W} is not a multiple of the patch size {p}')
+    x = latents.reshape(N, C, H // p, p, W // p, p)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(N, (H // p) * (W // p), p * p * C)
 
-    def __init__(self, dim: int, freq_dim: int = 256):
+
+def unpatchify(patches: torch.Tensor, p: int, channels: int) -> torch.Tensor:
+    """Inverse of :func:`patchify` for a square grid: ``[N, n, p*p*C]`` -> ``[N, C, H, W]``."""
+    N, n, _ = patches.shape
+    side = int(round(n**0.5))
+    if side * side != n:
+        raise ValueError(f'{n} patches do not form a square grid')
+    x = patches.reshape(N, side, side, p, p, channels).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(N, channels, side * p, side * p)
+
+
+def _init_normal(module: nn.Module) -> None:
+    """N(0, 0.02) weights and zero biases of every linear and embedding layer (Llama's)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+            if getattr(m, 'bias', None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+class TimestepEmbedder(nn.Module):
+    """Sinusoidal features of the timestep through ``Linear -> SiLU -> Linear`` to ``out_dim``."""
+
+    def __init__(self, out_dim: int, hidden_dim: int, freq_dim: int = 256):
         super().__init__()
         self.freq_dim = freq_dim
-        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(freq_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, out_dim))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.mlp(timestep_embedding(t, self.freq_dim))  # [N, dim]
+        return self.mlp(timestep_embedding(t, self.freq_dim))  # [N, out_dim]
+
+
+@MODELS.register_module()
+class LinearPatchEmbed(nn.Module):
+    """The paper's linear patchify: an embedding of the timestep is added to every patch vector
+    before the linear layer into the transformer; a linear layer maps the last hidden states
+    back to the patch (the predicted noise).
+
+    ``encode``: patches ``[N, n, P]``, timesteps ``[N]`` -> tokens ``[N, n, D]`` and a state
+    for ``decode`` (None here); ``decode``: hidden ``[N, n, D]``, state -> ``[N, n, P]``.
+    """
+
+    def __init__(self, patch_dim: int, embed_dim: int):
+        super().__init__()
+        self.time_embed = TimestepEmbedder(patch_dim, embed_dim)
+        self.proj_in = nn.Linear(patch_dim, embed_dim)
+        self.proj_out = nn.Linear(embed_dim, patch_dim)
+        _init_normal(self)
+
+    def encode(self, patches: torch.Tensor, timesteps: torch.Tensor):
+        return self.proj_in(patches + self.time_embed(timesteps)[:, None]), None
+
+    def decode(self, hidden: torch.Tensor, state=None) -> torch.Tensor:
+        return self.proj_out(hidden)
+
+
+@MODELS.register_module()
+class UNetPatchEmbed(nn.Module):
+    """The paper's U-Net patchify: U-Net down blocks map each image's latent to a grid of
+    tokens, up blocks (with the U-Net's skip connections from the down blocks) map the
+    transformer's outputs back to the predicted noise. The U-Net is diffusers' ``UNet2DModel``
+    of ``DownBlock2D`` / ``UpBlock2D`` with the transformer where its middle block would be
+    (its ResNet blocks take the timestep embedding added, GroupNorm without adaptive scale).
+
+    ``block_out_channels`` has one entry per level; every level but the last halves the
+    resolution, so a token covers ``p x p`` latent pixels, ``p = 2 ** (levels - 1)``, and a
+    patch of the sequence is that ``p x p x in_channels`` region (``patch_dim``).
+
+    Args:
+        patch_dim: ``p * p * in_channels``.
+        embed_dim: Width of the transformer.
+        in_channels: Latent channels (8).
+        block_out_channels: Channels of the U-Net levels. The default (two
+            levels, 2x2 latent pixels a token) has 0.25B parameters: the paper's
+            U-Net adds 0.27B to the 0.37B-7B models but gives no widths.
+        layers_per_block: ResNet blocks a down level (an up level has one more).
+        norm_num_groups: GroupNorm groups of the ResNet blocks.
+    """
+
+    def __init__(self, patch_dim: int, embed_dim: int, in_channels: int = 8,
+                 block_out_channels: Tuple[int, ...] = (768, 1024),
+                 layers_per_block: int = 2, norm_num_groups: int = 32):
+        super().__init__()
+        from diffusers import UNet2DModel
+        levels = len(block_out_channels)
+        self.p, self.in_channels = 2**(levels - 1), in_channels
+        if patch_dim != self.p**2 * in_channels:
+            raise ValueError(f'UNetPatchEmbed with {levels} levels makes a token of '
+                             f'{self.p}x{self.p} latent pixels x {in_channels} channels = '
+                             f'{self.p**2 * in_channels} values, but patch_dim is {patch_dim} '
+                             f'(set the Transfusion patch_size to {self.p})')
+        self.unet = UNet2DModel(
+            in_channels=in_channels, out_channels=in_channels,
+            down_block_types=('DownBlock2D', ) * levels, up_block_types=('UpBlock2D', ) * levels,
+            mid_block_type=None, block_out_channels=tuple(block_out_channels),
+            layers_per_block=layers_per_block, norm_num_groups=norm_num_groups)
+        self.proj_in = nn.Linear(block_out_channels[-1], embed_dim)
+        self.proj_out = nn.Linear(embed_dim, block_out_channels[-1])
+
+    def encode(self, patches: torch.Tensor, timesteps: torch.Tensor):
+        """``[N, n, P]`` -> tokens ``[N, n, D]`` and the state for :meth:`decode`."""
+        u = self.unet
+        x = unpatchify(patches, self.p, self.in_channels)  # [N, C, H, W]
+        emb = u.time_embedding(u.time_proj(timesteps).to(x.dtype))  # [N, 4 C0]
+        x = u.conv_in(x)
+        skips = (x, )
+        for block in u.down_blocks:
+            x, res = block(hidden_states=x, temb=emb)
+            skips += res
+        grid = x.shape[-2:]
+        tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # [N, n, D], raster order
+        return tokens, (skips, emb, grid)
+
+    def decode(self, hidden: torch.Tensor, state) -> torch.Tensor:
+        """Hidden ``[N, n, D]`` and the state of :meth:`encode` -> noise ``[N, n, P]``."""
+        u = self.unet
+        skips, emb, grid = state
+        x = self.proj_out(hidden).transpose(1, 2).unflatten(2, grid)  # [N, C_last, h, w]
+        for block in u.up_blocks:
+            k = len(block.resnets)
+            x, skips = block(x, skips[-k:], emb), skips[:-k]
+        x = u.conv_out(u.conv_act(u.conv_norm_out(x)))  # [N, C, H, W]
+        return patchify(x, self.p)
 
 
 class Context:
@@ -130,6 +253,9 @@ class TransfusionTransformer(BaseModule):
             dict of ``embed_dim``, ``depth``, ``num_heads``.
         vocab_size: Text vocabulary, special tokens included.
         patch_dim: Values a patch: latent channels x k x k (8 x 2 x 2 = 32).
+        patch_embed: How patches enter and leave the transformer:
+            ``LinearPatchEmbed`` (default) or ``UNetPatchEmbed`` (U-Net down
+            and up blocks).
         ffn_dim: SwiGLU width (default: Llama's rounding of 8/3 x width).
         norm_eps: RMSNorm epsilon (1e-5, Llama-2's).
         rope_base: RoPE base (10000).
@@ -148,6 +274,7 @@ class TransfusionTransformer(BaseModule):
                  rope_base: float = 10000.0,
                  attn_impl: str = 'auto',
                  with_cp: bool = False,
+                 patch_embed: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
@@ -162,23 +289,19 @@ class TransfusionTransformer(BaseModule):
         self.attn_impl, self.with_cp = attn_impl, with_cp
         ffn_dim = ffn_dim or swiglu_hidden_dim(dim)
         self.embed_tokens = nn.Embedding(vocab_size, dim)
-        self.patch_in = nn.Linear(patch_dim, dim)
-        self.time_embed = TimestepEmbedder(dim)
         self.blocks = nn.ModuleList(
             LlamaBlock(dim, heads, ffn_dim, norm_eps, rope_base) for _ in range(depth))
         self.norm = RMSNorm(dim, norm_eps)
         self.lm_head = nn.Linear(dim, vocab_size, bias=False)
-        self.patch_out = nn.Linear(dim, patch_dim)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
-                if getattr(m, 'bias', None) is not None:
-                    nn.init.zeros_(m.bias)
+        _init_normal(self)
+        # built after the initialisation above: the patch embedding initialises itself
+        patch_embed = dict(patch_embed or dict(type='LinearPatchEmbed'))
+        self.patch_embed = MODELS.build(dict(patch_embed, patch_dim=patch_dim, embed_dim=dim))
 
     # -- pieces ---------------------------------------------------------------------------
     def embed_patches(self, patches: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        """``[N, n, P]`` patches at ``timesteps`` ``[N]`` -> ``[N, n, D]``."""
-        return self.patch_in(patches) + self.time_embed(timesteps)[:, None]
+        """``[N, n, P]`` patches at ``timesteps`` ``[N]`` -> ``[N, n, D]`` (clean context)."""
+        return self.patch_embed.encode(patches, timesteps)[0]
 
     def run(self, x: torch.Tensor, positions: torch.Tensor, mask, cache=None,
             write_cache: bool = True) -> torch.Tensor:
@@ -200,10 +323,12 @@ class TransfusionTransformer(BaseModule):
 
     # -- the training pass ----------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, image_ids: torch.Tensor, patches: torch.Tensor,
-                timesteps: torch.Tensor,
-                valid: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                timesteps: torch.Tensor, valid: Optional[torch.Tensor] = None,
+                doc_ids: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[B, L, V]`` at every position and predicted noise ``[N, n, P]`` of each
-        image (layout in the module docstring); ``valid`` ``[B, L]`` is False at padding."""
+        image (layout in the module docstring); ``valid`` ``[B, L]`` is False at padding.
+        ``doc_ids`` ``[B, L]`` (packed rows): attention stays within each document and the
+        RoPE positions restart at each document's first position."""
         if valid is None:
             valid = torch.ones_like(input_ids, dtype=torch.bool)
         is_patch = image_ids >= 0  # [B, L]
@@ -212,14 +337,21 @@ class TransfusionTransformer(BaseModule):
             raise ValueError(f'image_ids mark {int(is_patch.sum())} patch positions, but '
                              f'{N} images of {n} patches were given')
         x = self.embed_tokens(input_ids)  # [B, L, D]
-        x = x.masked_scatter(is_patch[..., None], self.embed_patches(patches, timesteps))
-        positions = (valid.long().cumsum(1) - 1).clamp(min=0)  # [B, L]
-        if self.use_flex(x.device):
-            mask = mixed_modal_block_mask(image_ids, valid)
+        tokens, state = self.patch_embed.encode(patches, timesteps)  # [N, n, D]
+        x = x.masked_scatter(is_patch[..., None], tokens)
+        if doc_ids is None:
+            positions = (valid.long().cumsum(1) - 1).clamp(min=0)  # [B, L]
         else:
-            mask = mixed_modal_mask(image_ids, valid)
+            index = torch.arange(input_ids.shape[1], device=x.device).expand_as(input_ids)
+            first = torch.ones_like(valid)
+            first[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+            positions = index - torch.where(first, index, 0).cummax(1).values  # [B, L]
+        if self.use_flex(x.device):
+            mask = mixed_modal_block_mask(image_ids, valid, doc_ids)
+        else:
+            mask = mixed_modal_mask(image_ids, valid, doc_ids=doc_ids)
         h = self.run(x, positions, mask)
-        eps = self.patch_out(h[is_patch]).view(N, n, -1)  # [N, n, P]
+        eps = self.patch_embed.decode(h[is_patch].view(N, n, -1), state)  # [N, n, P]
         return self.lm_head(h), eps
 
     # -- sampling -------------------------------------------------------------------------
@@ -244,10 +376,11 @@ class TransfusionTransformer(BaseModule):
         valid = torch.ones(B, num_patches, dtype=torch.bool, device=device)
         for t in scheduler.timesteps:
             tt = torch.full((B, ), int(t), device=device)
-            emb = self.embed_patches(x, tt)
-            eps = self.patch_out(ctx.extend(emb, ids, valid, write=False)).float()
+            emb, state = self.patch_embed.encode(x, tt)
+            eps = self.patch_embed.decode(ctx.extend(emb, ids, valid, write=False), state).float()
             if uncond is not None:
-                eps_u = self.patch_out(uncond.extend(emb, ids, valid, write=False)).float()
+                h_u = uncond.extend(emb, ids, valid, write=False)
+                eps_u = self.patch_embed.decode(h_u, state).float()
                 eps = eps_u + guidance_scale * (eps - eps_u)
             x = scheduler.step(eps, t, x, generator=generator).prev_sample
         return x
