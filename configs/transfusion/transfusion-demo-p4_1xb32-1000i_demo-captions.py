@@ -1,11 +1,11 @@
 # A small Transfusion on the captioned demo data (docs/transfusion.md): the demo images at 32x32
-# as 4x4 pixel patches (64 patches of 48 values in [-1, 1]; no VAE), captions through the BPE
-# tokenizer trained on the demo captions (tools/misc/train_text_tokenizer.py ... --kind bpe).
+# as 4x4 pixel patches (64 patches of 48 values in [-1, 1]; no VAE; linear patchify), captions
+# through the BPE tokenizer trained on the demo captions (tools/misc/train_text_tokenizer.py).
 # Width 256, depth 6, 8 heads (SwiGLU 768): 5.4M parameters. The paper's loss and data rules
 # (caption first 80%, noise limit 500, lambda 5, cosine DDPM schedule); caption dropout 0.2 for
 # guidance; 100 warm-up steps then cosine (eta_min = lr / 20 as the paper's 3e-4 -> 1.5e-5);
 # fp32 on the CPU. Sampling: 50 DDIM steps with clipping to [-1, 1], guidance 3.0 (chosen for
-# this data, not tuned). 47 minutes on two busy CPU cores (OMP_NUM_THREADS=1).
+# this data, not tuned). 60 minutes on one CPU core (OMP_NUM_THREADS=1, next to the U-Net demo).
 _base_ = ['_base_/transfusion_captions-256.py']
 
 data_root = 'data/demo_captions/'
