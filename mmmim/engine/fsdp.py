@@ -39,23 +39,26 @@ class ShardedGradClipOptimWrapper(OptimWrapper):
     clip each shard by its own norm). Logs ``grad_norm`` as the plain wrapper does.
     """
 
+    def __init__(self, optimizer, accumulative_counts: int = 1, clip_grad=None):
+        super().__init__(optimizer, accumulative_counts, clip_grad)
+        if clip_grad is not None and self.grad_name == 'grad_norm':
+            options = {k: v for k, v in clip_grad.items() if k != 'max_norm'}
+            if options.pop('norm_type', 2) != 2 or options:
+                raise ValueError('ShardedGradClipOptimWrapper clips by the 2-norm with max_norm '
+                                 f'only; got clip_grad={clip_grad}')
+
     def _clip_grad(self) -> None:
         if self.grad_name != 'grad_norm':  # clipping by value is per element anyway
             return super()._clip_grad()
-        kwargs = dict(self.clip_grad_kwargs)
-        max_norm = kwargs.pop('max_norm')
-        if kwargs.pop('norm_type', 2) != 2 or kwargs:
-            raise ValueError(f'ShardedGradClipOptimWrapper clips by the 2-norm only; got '
-                             f'clip_grad options {self.clip_grad_kwargs}')
-        grads = [p.grad for g in self.optimizer.param_groups for p in g['params']
-                 if p.requires_grad and p.grad is not None]
-        device = grads[0].device if grads else torch.device('cpu')
-        sq = torch.zeros((), dtype=torch.float32, device=device)
+        params = [p for g in self.optimizer.param_groups for p in g['params']]
+        grads = [p.grad for p in params if p.requires_grad and p.grad is not None]
+        # every rank joins the reduction, also one whose shards got no gradient
+        sq = torch.zeros((), dtype=torch.float32, device=params[0].device)
         for grad in grads:
             sq += grad.detach().float().pow(2).sum()
         all_reduce(sq)  # a no-op without a process group
         total = sq.sqrt()
-        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        scale = (self.clip_grad_kwargs['max_norm'] / (total + 1e-6)).clamp(max=1.0)
         for grad in grads:
             grad.mul_(scale.to(grad.dtype))
         self.message_hub.update_scalar(f'train/{self.grad_name}', float(total))

@@ -43,3 +43,12 @@ def test_clips_by_the_norm_of_the_whole_gradient():
     alone.grad = torch.tensor(GRAD[4:6])
     torch.nn.utils.clip_grad_norm_([alone], max_norm=1.0)
     assert not torch.allclose(alone.grad, full.grad[4:])
+
+
+def test_refuses_clip_options_it_cannot_honour_when_built():
+    import pytest
+
+    from mmmim.engine.fsdp import ShardedGradClipOptimWrapper
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=1.0)
+    with pytest.raises(ValueError, match='norm_type'):
+        ShardedGradClipOptimWrapper(opt, clip_grad=dict(max_norm=1.0, norm_type=1))

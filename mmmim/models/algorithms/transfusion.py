@@ -226,8 +226,7 @@ class Transfusion(BaseModel):
         x0, noise, timesteps = x0[order], noise[order], timesteps[order]
         xt = self.scheduler.add_noise(x0, noise, timesteps)
         logits, eps = self.generator(seq['input_ids'], seq['image_ids'], xt, timesteps,
-                                     seq['valid'],
-                                     None if self.max_seq_len is None else seq['doc_ids'])
+                                     seq['valid'], seq['doc_ids'])
         labels = seq['labels']
         logits = logits.float()
         loss_lm = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
